@@ -1,0 +1,86 @@
+from PIL import Image, ImageDraw, ImageFont
+
+from dupgate.analysis.views import MAX_VIEWS, content_box, query_views
+from tests.analysis.conftest import dataset_file
+
+BOAT = "imagenet-sample/n03344393_fireboat.JPEG"
+
+
+def boat() -> Image.Image:
+    return Image.open(dataset_file(BOAT)).convert("RGB")
+
+
+def meme_of(photo: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """The photo between two white caption bands with black text, and where the photo is."""
+    band = photo.height // 4
+    meme = Image.new("RGB", (photo.width, photo.height + 2 * band), "white")
+    meme.paste(photo, (0, band))
+    draw = ImageDraw.Draw(meme)
+    font = ImageFont.load_default(size=band // 3)
+    draw.text((10, band // 4), "WHEN THE TESTS PASS", fill="black", font=font)
+    draw.text((10, photo.height + band + band // 4), "ON THE FIRST TRY", fill="black", font=font)
+    return meme, (0, band, photo.width, band + photo.height)
+
+
+def phone_screenshot_of(photo: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """The photo in a drawn phone app: status bar, header, like bar and navigation bar."""
+    width, height = 540, 1170
+    screen = Image.new("RGB", (width, height), (250, 250, 250))
+    draw = ImageDraw.Draw(screen)
+    draw.rectangle((0, 0, width, 50), fill=(30, 30, 30))
+    draw.text((20, 15), "12:45  4G  87%", fill="white", font=ImageFont.load_default(size=20))
+    draw.ellipse((15, 65, 75, 125), fill=(120, 160, 200))
+    draw.text((90, 80), "some_user  Follow", fill="black", font=ImageFont.load_default(size=22))
+    shown = photo.resize((width, round(photo.height * width / photo.width)))
+    screen.paste(shown, (0, 150))
+    below = 150 + shown.height
+    draw.text((20, below + 20), "1,234 likes", fill="black", font=ImageFont.load_default(size=24))
+    for i in range(5):
+        draw.rectangle((40 + i * 100, height - 65, 80 + i * 100, height - 25), fill=(60, 60, 60))
+    return screen, (0, 150, width, below)
+
+
+def overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two boxes."""
+    width = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / area
+
+
+def test_content_box_of_a_plain_photo_is_the_whole_photo():
+    photo = boat()
+    assert content_box(photo) == (0, 0, photo.width, photo.height)
+
+
+def test_content_box_cuts_a_uniform_border():
+    photo = boat()
+    padded = Image.new("RGB", (photo.width + 200, photo.height + 100), "black")
+    padded.paste(photo, (100, 50))
+    assert overlap(content_box(padded), (100, 50, 100 + photo.width, 50 + photo.height)) > 0.95
+
+
+def test_content_box_cuts_the_caption_bands_of_a_meme():
+    meme, where = meme_of(boat())
+    assert overlap(content_box(meme), where) > 0.9
+
+
+def test_content_box_finds_the_photo_in_a_phone_screenshot():
+    screen, where = phone_screenshot_of(boat())
+    assert overlap(content_box(screen), where) > 0.9
+
+
+def test_plain_photo_has_no_view():
+    assert query_views(boat()) == []
+
+
+def test_framed_photo_has_its_content_box_as_its_one_view():
+    meme, where = meme_of(boat())
+    (view,) = query_views(meme)
+    assert len(query_views(meme)) <= MAX_VIEWS
+    assert abs(view.height - (where[3] - where[1])) < 0.1 * view.height
+
+
+def test_tiny_flat_picture_has_no_view():
+    assert query_views(Image.new("RGB", (40, 30), "white")) == []

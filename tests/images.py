@@ -1,0 +1,50 @@
+"""Copies of real photos made in the tests, each with a visible, named transformation."""
+
+import io
+import zlib
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+
+def _rgb(path: Path) -> Image.Image:
+    return ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+
+
+def encode(image: Image.Image, fmt: str = "JPEG", **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def resized_jpeg(path: Path, scale: float = 0.6, quality: int = 80) -> bytes:
+    """The photo scaled down and re-encoded as JPEG: an exact duplicate."""
+    image = _rgb(path)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return encode(image.resize(size, Image.Resampling.LANCZOS), quality=quality)
+
+
+def with_caption(path: Path, text: str = "SALE -50% TODAY ONLY") -> bytes:
+    """The photo with a large caption drawn over its lower part: a near duplicate."""
+    image = _rgb(path)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=max(12, image.height // 9))
+    x, y = image.width // 20, image.height * 2 // 3
+    draw.text((x, y), text, font=font, fill=(255, 255, 0), stroke_width=2, stroke_fill=(0, 0, 0))
+    return encode(image, quality=90)
+
+
+def giant_png(width: int = 30000, height: int = 30000) -> bytes:
+    """A valid 1-bit PNG of width x height pixels, written without ever holding the pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([1, 0, 0, 0, 0])
+    row = b"\x00" + b"\x00" * ((width + 7) // 8)
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
