@@ -1,0 +1,62 @@
+"""One collection's index: embeddings and hashes of its committed images, keyed by image id."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dupgate.analysis import Features
+from index.embeddings import EmbeddingIndex
+from index.hashes import HashIndex
+
+# Candidates worth scoring: the nearest embeddings, plus perceptual hashes this close.
+EMBEDDING_CANDIDATES = 20
+PHASH_CANDIDATE_DISTANCE = 12
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An indexed image."""
+
+    image_id: str
+    features: Features
+
+
+class CollectionIndex:
+    """The images of one collection, as of the change with sequence number `last_seq`."""
+
+    def __init__(self, dim: int = 512) -> None:
+        self.last_seq = 0
+        self._embeddings = EmbeddingIndex(dim)
+        self._hashes = HashIndex()
+        self._entries: dict[int, Entry] = {}
+        self._label_of: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, label: int, image_id: str, features: Features) -> None:
+        """Index an image under a fresh integer label (hnswlib wants integers)."""
+        self.remove(image_id)
+        self._entries[label] = Entry(image_id, features)
+        self._label_of[image_id] = label
+        self._embeddings.add(label, features.embedding)
+        self._hashes.add(label, features.sha256, features.phash)
+
+    def remove(self, image_id: str) -> None:
+        """Forget an image; unknown ids are ignored."""
+        label = self._label_of.pop(image_id, None)
+        if label is None:
+            return
+        entry = self._entries.pop(label)
+        self._embeddings.remove(label)
+        self._hashes.remove(label, entry.features.sha256)
+
+    def candidates(self, query: Features) -> list[Entry]:
+        """Images that may duplicate `query`: same bytes, close hashes, or nearest embeddings."""
+        labels = self._hashes.same_bytes(query.sha256)
+        labels |= self._hashes.near_phash(query.phash, PHASH_CANDIDATE_DISTANCE)
+        vectors = np.vstack(
+            [query.embedding.reshape(1, -1), query.views.reshape(-1, query.embedding.shape[0])]
+        )
+        labels |= set(self._embeddings.query(vectors, EMBEDDING_CANDIDATES))
+        return [self._entries[label] for label in labels if label in self._entries]
