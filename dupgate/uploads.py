@@ -1,0 +1,234 @@
+"""An upload's life: created by the gateway, analysed once, matched, decided and committed.
+
+Each function works inside a transaction its caller owns; the worker task strings them together
+(see workers/tasks.py) so that analysis runs outside any lock and only the match, decision and
+commit run under the collection lock.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dupgate.analysis import Embedder, Features, InvalidImage, analyze
+from dupgate.collections import get_collection, lock_for_decision, policy_of
+from dupgate.commit import commit_decision
+from dupgate.matching.find import Match, find_matches
+from dupgate.models import Image, ImageFeatures, Upload, utcnow
+from dupgate.policy import decide, invalid_image
+from dupgate.storage import BlobStore
+from index.registry import IndexRegistry
+
+
+class IdempotencyConflict(ValueError):
+    """The Idempotency-Key was used before with a different body."""
+
+
+@dataclass(frozen=True)
+class NewUpload:
+    """What the gateway knows once the body is staged."""
+
+    collection: str
+    staging_key: str
+    sha256: str
+    size: int
+    filename: str | None = None
+    external_id: str | None = None
+    labels: tuple[str, ...] = ()
+    idempotency_key: str | None = None
+
+
+def new_upload_id() -> str:
+    """A fresh upload id (the staging key is derived from it)."""
+    return str(uuid.uuid4())
+
+
+def create_upload(session: Session, upload_id: str, new: NewUpload) -> tuple[Upload, bool]:
+    """Record a queued upload; with a known Idempotency-Key, return the earlier one instead.
+
+    Returns the upload and whether it was created now (only then must it be enqueued).
+    """
+    get_collection(session, new.collection)
+    if new.idempotency_key is not None:
+        earlier = session.scalar(
+            select(Upload).where(
+                Upload.collection == new.collection, Upload.idempotency_key == new.idempotency_key
+            )
+        )
+        if earlier is not None:
+            if earlier.sha256 != new.sha256:
+                raise IdempotencyConflict(
+                    f"Idempotency-Key {new.idempotency_key!r} was used for a different file "
+                    f"(upload {earlier.id}); use a new key for a new file"
+                )
+            return earlier, False
+    upload = Upload(
+        id=upload_id,
+        collection=new.collection,
+        status="queued",
+        sha256=new.sha256,
+        size=new.size,
+        filename=new.filename,
+        external_id=new.external_id,
+        labels=list(new.labels),
+        idempotency_key=new.idempotency_key,
+        staging_key=new.staging_key,
+        attempts=0,
+        matches=[],
+    )
+    session.add(upload)
+    return upload, True
+
+
+def begin_processing(session: Session, upload_id: str, max_attempts: int) -> Upload | None:
+    """Mark the upload `processing` and count the attempt; None if there is nothing to do.
+
+    An upload whose attempts are used up (its worker kept dying) ends `failed` here.
+    """
+    upload = session.get(Upload, upload_id, with_for_update=True)
+    if upload is None or upload.status in ("decided", "failed"):
+        return None
+    if upload.attempts >= max_attempts:
+        fail_upload(
+            upload,
+            f"processing_failed: gave up after {upload.attempts} attempts "
+            "(the worker crashed or timed out each time)",
+        )
+        return None
+    upload.attempts += 1
+    upload.status = "processing"
+    upload.updated_at = utcnow()
+    return upload
+
+
+def fail_upload(upload: Upload, reason: str) -> None:
+    """End the upload as `failed` with a reason the user can read."""
+    upload.status = "failed"
+    upload.reason = reason
+    upload.updated_at = upload.decided_at = utcnow()
+
+
+def stored_features(session: Session, sha256: str, version: int) -> Features | None:
+    """The features already computed for these bytes, if any (analysis happens once)."""
+    row = session.get(ImageFeatures, sha256)
+    if row is None or row.version != version:
+        return None
+    return Features.from_bytes(row.data)
+
+
+def analyze_upload(
+    session: Session, store: BlobStore, embedder: Embedder, upload: Upload, max_pixels: int
+) -> Features:
+    """Features of the upload's bytes: reused when these bytes were analysed before.
+
+    Raises InvalidImage for bytes that are not a usable image.
+    """
+    from dupgate.analysis.features import ANALYSIS_VERSION
+
+    known = stored_features(session, upload.sha256, ANALYSIS_VERSION)
+    if known is not None:
+        return known
+    assert upload.staging_key is not None
+    features = analyze(store.get(upload.staging_key), embedder, max_pixels=max_pixels)
+    try:
+        with session.begin_nested():
+            session.merge(
+                ImageFeatures(
+                    sha256=features.sha256, version=features.version, data=features.to_bytes()
+                )
+            )
+    except IntegrityError:
+        pass  # another worker stored the same bytes' features first: same values
+    return features
+
+
+def match(
+    session: Session, registry: IndexRegistry, collection: str, features: Features
+) -> list[Match]:
+    """The committed images of the collection that duplicate `features`, best first."""
+    settings = get_collection(session, collection)
+    index = registry.synced(session, collection)
+    candidates = [(entry.image_id, entry.features) for entry in index.candidates(features)]
+    return find_matches(features, candidates, settings.exact_threshold, settings.near_threshold)
+
+
+def decide_upload(
+    session: Session,
+    store: BlobStore,
+    registry: IndexRegistry,
+    upload_id: str,
+    features: Features | InvalidImage,
+) -> list[str]:
+    """Under the collection lock: match, decide and commit once. Returns blobs to delete after.
+
+    A redelivered task finds the upload decided and does nothing.
+    """
+    upload = session.get(Upload, upload_id, populate_existing=True)
+    if upload is None or upload.status in ("decided", "failed"):
+        return []
+    if isinstance(features, InvalidImage):
+        return commit_decision(
+            session, store, upload, None, invalid_image(features.reason, features.message)
+        )
+    collection = lock_for_decision(session, upload.collection)
+    matches = match(session, registry, upload.collection, features)
+    decision = decide(matches, policy_of(collection))
+    obsolete = commit_decision(session, store, upload, features, decision)
+    upload.matches = describe_matches(session, matches)
+    return obsolete
+
+
+def describe_matches(session: Session, matches: list[Match]) -> list[dict[str, Any]]:
+    """Matches as JSON-ready dicts, with each image's external id."""
+    ids = [m.image_id for m in matches]
+    rows = session.execute(select(Image.id, Image.external_id).where(Image.id.in_(ids))).all()
+    external = {image_id: external_id for image_id, external_id in rows}
+    return [
+        {
+            "image_id": m.image_id,
+            "external_id": external.get(m.image_id),
+            "score": m.score,
+            "tier": m.tier,
+        }
+        for m in matches
+    ]
+
+
+def upload_view(upload: Upload) -> dict[str, Any]:
+    """The upload as `GET /v1/uploads/{id}` shows it."""
+    view: dict[str, Any] = {
+        "upload_id": upload.id,
+        "collection": upload.collection,
+        "status": upload.status,
+        "external_id": upload.external_id,
+        "created_at": upload.created_at.isoformat(),
+    }
+    if upload.status == "decided":
+        view["decision"] = {
+            "action": upload.action,
+            "tier": upload.tier,
+            "image_id": upload.image_id,
+            "matches": upload.matches,
+            "reason": upload.reason,
+        }
+    elif upload.status == "failed":
+        view["reason"] = upload.reason
+    return view
+
+
+def stale_upload_ids(
+    session: Session, older_than: timedelta, now: datetime | None = None
+) -> list[str]:
+    """Uploads still queued or processing long after their last change: lost messages."""
+    cutoff = (now or utcnow()) - older_than
+    return list(
+        session.scalars(
+            select(Upload.id).where(
+                Upload.status.in_(("queued", "processing")), Upload.updated_at < cutoff
+            )
+        )
+    )

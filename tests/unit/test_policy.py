@@ -1,0 +1,39 @@
+"""The policy decision as a table: matches and policy in, decision out."""
+
+import pytest
+
+from dupgate.matching.find import Match
+from dupgate.policy import DEFAULT_ACTIONS, Policy, decide
+
+EXACT = Match("img-exact", 0.99, "exact")
+NEAR = Match("img-near", 0.8, "near")
+DEFAULT = Policy(0.95, 0.7)
+
+
+@pytest.mark.parametrize(
+    ("matches", "actions", "expected"),
+    [
+        ([], DEFAULT_ACTIONS, ("accept", "unique", None)),
+        ([EXACT, NEAR], DEFAULT_ACTIONS, ("reject", "exact", "img-exact")),
+        ([NEAR], DEFAULT_ACTIONS, ("link", "near", "img-near")),
+        (
+            [NEAR],
+            {"exact": "reject", "near": "hold", "unique": "accept"},
+            ("hold", "near", "img-near"),
+        ),
+        (
+            [EXACT],
+            {"exact": "overwrite", "near": "link", "unique": "accept"},
+            ("overwrite", "exact", "img-exact"),
+        ),
+        ([], {"exact": "reject", "near": "link", "unique": "hold"}, ("hold", "unique", None)),
+    ],
+)
+def test_decide(matches: list[Match], actions: dict[str, str], expected: tuple) -> None:
+    decision = decide(matches, Policy(0.95, 0.7, dict(actions)))
+    assert (decision.action, decision.tier, decision.target) == expected
+
+
+def test_reason_names_the_existing_image() -> None:
+    assert "img-exact" in decide([EXACT], DEFAULT).reason
+    assert decide([EXACT], DEFAULT).outcome == "rejected"

@@ -1,0 +1,101 @@
+"""The upload pipeline in the domain, without HTTP or Celery: analyse once, decide once, replay."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from dupgate.analysis import Embedder, load_embedder
+from dupgate.collections import PolicyChange, put_collection
+from dupgate.db import session_scope
+from dupgate.models import Image, ImageFeatures, IndexChange, Upload
+from dupgate.storage import LocalBlobStore
+from dupgate.uploads import NewUpload, analyze_upload, create_upload, decide_upload, new_upload_id
+from index.registry import IndexRegistry
+from tests.conftest import photo
+from tests.images import resized_jpeg
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return load_embedder("onnx")
+
+
+def stage(database_url: str, store: LocalBlobStore, content: bytes) -> str:
+    upload_id = new_upload_id()
+    key = f"staging/{upload_id}"
+    store.put(key, iter([content]))
+    new = NewUpload("shop", key, hashlib.sha256(content).hexdigest(), len(content))
+    with session_scope(database_url) as s:
+        create_upload(s, upload_id, new)
+    return upload_id
+
+
+def process(
+    database_url: str,
+    store: LocalBlobStore,
+    embedder: Embedder,
+    registry: IndexRegistry,
+    upload_id: str,
+) -> Upload:
+    with session_scope(database_url) as s:
+        upload = s.get(Upload, upload_id)
+        assert upload is not None
+        features = analyze_upload(s, store, embedder, upload, 64_000_000)
+    with session_scope(database_url) as s:
+        for key in decide_upload(s, store, registry, upload_id, features):
+            store.delete(key)
+    with session_scope(database_url) as s:
+        done = s.get(Upload, upload_id)
+        assert done is not None
+        return done
+
+
+def test_identical_bytes_are_analysed_once(
+    database_url: str, tmp_path: Path, embedder: Embedder
+) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    with session_scope(database_url) as s:
+        put_collection(s, "shop", PolicyChange())
+    content = photo("n01440764").read_bytes()
+    first = stage(database_url, store, content)
+    second = stage(database_url, store, content)
+    process(database_url, store, embedder, IndexRegistry(), first)
+
+    # The second upload's staged bytes are gone, so its features can only come from the database.
+    store.delete(f"staging/{second}")
+    with session_scope(database_url) as s:
+        upload = s.get(Upload, second)
+        assert upload is not None
+        features = analyze_upload(s, store, embedder, upload, 64_000_000)
+        assert features.sha256 == upload.sha256
+        assert s.query(ImageFeatures).count() == 1
+
+
+def test_a_second_worker_sees_the_first_workers_commit_and_retries_commit_nothing(
+    database_url: str, tmp_path: Path, embedder: Embedder
+) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    with session_scope(database_url) as s:
+        put_collection(s, "shop", PolicyChange())
+    worker_a, worker_b = IndexRegistry(), IndexRegistry()
+    original = stage(database_url, store, photo("n01518878").read_bytes())
+    copy = stage(database_url, store, resized_jpeg(photo("n01518878"), scale=0.5))
+
+    accepted = process(database_url, store, embedder, worker_a, original)
+    rejected = process(database_url, store, embedder, worker_b, copy)
+
+    assert (accepted.action, rejected.action, rejected.tier) == ("accepted", "rejected", "exact")
+    assert rejected.matches[0]["image_id"] == accepted.image_id
+    assert not store.exists(f"staging/{copy}")
+    # A redelivered task for a decided upload changes nothing.
+    again = process(database_url, store, embedder, worker_a, original)
+    assert again.decided_at == accepted.decided_at
+    with session_scope(database_url) as s:
+        assert s.query(Image).count() == 1
+        assert s.query(IndexChange).count() == 1
+
+    # A fresh process rebuilds its index from the database alone.
+    rebuilt = IndexRegistry()
+    with session_scope(database_url) as s:
+        assert len(rebuilt.synced(s, "shop")) == 1
