@@ -1,0 +1,1 @@
+"""The HTTP gateway (FastAPI): takes uploads, stages them, answers at once."""

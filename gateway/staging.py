@@ -1,0 +1,161 @@
+"""Streams a multipart upload to disk while hashing it, refusing it once it passes the limit.
+
+Starlette's form parser would spool the whole body before the route runs; this parser reads the
+request stream chunk by chunk, so a body over the size limit is refused after `limit` bytes.
+"""
+
+import hashlib
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from fastapi import Request
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+# Text fields (external_id, labels, reason) are small; anything bigger is a mistake.
+MAX_FIELD_BYTES = 64 * 1024
+
+
+class BodyTooLarge(Exception):
+    """The file passed the configured size limit."""
+
+
+class BadForm(Exception):
+    """The body is not a usable multipart form."""
+
+
+@dataclass
+class StagedFile:
+    """The uploaded file, written to a temporary file, with its hash and size."""
+
+    path: Path
+    sha256: str
+    size: int
+    filename: str | None
+    head: bytes  # the first bytes, to tell at once what kind of file it is
+
+
+@dataclass
+class StagedForm:
+    """A parsed form: text fields, and the file field if one was sent."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    file: StagedFile | None = None
+
+
+async def stage_form(
+    request: Request, tmp_dir: Path, limit: int, file_field: str = "file"
+) -> StagedForm:
+    """Parse the multipart body of `request`, writing the file field under `tmp_dir`."""
+    content_type = request.headers.get("content-type", "")
+    mime, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if mime != b"multipart/form-data" or not boundary:
+        raise BadForm("send the image as multipart/form-data with a `file` field")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + MAX_FIELD_BYTES:
+        raise BodyTooLarge()
+
+    form = StagedForm()
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    state: dict[str, str | None] = {}
+    header_name = bytearray()
+    header_value = bytearray()
+    headers: dict[bytes, bytes] = {}
+    digest = hashlib.sha256()
+    out: IO[bytes] | None = None
+    size = 0
+    head = bytearray()
+    value = bytearray()
+
+    def on_part_begin() -> None:
+        headers.clear()
+        value.clear()
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header_name.extend(data[start:end])
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header_value.extend(data[start:end])
+
+    def on_header_end() -> None:
+        headers[bytes(header_name).lower()] = bytes(header_value)
+        header_name.clear()
+        header_value.clear()
+
+    def on_headers_finished() -> None:
+        nonlocal out
+        _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
+        name = disposition.get(b"name", b"").decode()
+        filename = disposition.get(b"filename")
+        state["name"] = name
+        if name == file_field and form.file is None:
+            # Closed in on_part_end, or by discard() when parsing fails.
+            out = tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False, suffix=".part")  # noqa: SIM115
+            state["filename"] = filename.decode(errors="replace") if filename is not None else None
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        nonlocal size
+        chunk = data[start:end]
+        if out is not None and state.get("name") == file_field:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge()
+            digest.update(chunk)
+            if len(head) < 64:
+                head.extend(chunk[: 64 - len(head)])
+            out.write(chunk)
+        else:
+            value.extend(chunk)
+            if len(value) > MAX_FIELD_BYTES:
+                raise BadForm(f"form field {state.get('name')!r} is too long")
+
+    def on_part_end() -> None:
+        nonlocal out
+        name = state.get("name") or ""
+        if out is not None and name == file_field:
+            out.close()
+            form.file = StagedFile(
+                Path(out.name),
+                digest.hexdigest(),
+                size,
+                state.get("filename"),
+                bytes(head),  # type: ignore[arg-type]
+            )
+            out = None
+        elif name:
+            form.fields[name] = value.decode(errors="replace")
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except (BodyTooLarge, BadForm):
+        discard(form, out)
+        raise
+    except Exception as e:
+        discard(form, out)
+        raise BadForm(f"the multipart body could not be parsed: {e}") from e
+    return form
+
+
+def discard(form: StagedForm, out: IO[bytes] | None = None) -> None:
+    """Remove the temporary file of a form that will not be used."""
+    if out is not None:
+        out.close()
+        Path(out.name).unlink(missing_ok=True)
+    if form.file is not None:
+        form.file.path.unlink(missing_ok=True)
