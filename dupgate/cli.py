@@ -1,0 +1,208 @@
+"""The `dupgate` command: serve, run the parts separately, migrate, and manage API keys."""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dupgate import embedded_redis
+from dupgate.db import NotMigrated, check_migrated, migrate, session_scope
+from dupgate.keys import create_key
+from dupgate.settings import Settings, get_settings
+
+app = typer.Typer(help="dupgate: an ingestion gatekeeper for images.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="where SQLite, blobs and the embedded Redis live")
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    if data_dir is not None:
+        os.environ["DUPGATE_DATA_DIR"] = str(data_dir.resolve())
+        get_settings.cache_clear()
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _ready_database(settings: Settings) -> None:
+    """Migrate the embedded SQLite; refuse an unmigrated external database, saying what to run."""
+    url = settings.resolved_database_url
+    if settings.uses_embedded_sqlite:
+        migrate(url)
+    try:
+        check_migrated(url)
+    except NotMigrated as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+
+
+def _require_redis(settings: Settings) -> None:
+    """The separate parts need a Redis that someone else started."""
+    if settings.redis_url is None and not embedded_redis.is_running(settings.data_dir):
+        typer.echo(
+            "error: no Redis to connect to. Set DUPGATE_REDIS_URL (e.g. redis://127.0.0.1:6379/0), "
+            "or run `dupgate serve`, which starts an embedded one.",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
+@app.command("migrate")
+def migrate_command(data_dir: DataDir = None) -> None:
+    """Create or upgrade the database schema (DUPGATE_DATABASE_URL, else SQLite in the data dir)."""
+    settings = _settings(data_dir)
+    migrate(settings.resolved_database_url)
+    typer.echo(f"database at the newest schema: {settings.resolved_database_url}")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str | None, typer.Option(help="a label for the key")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Make an API key and print it (it is stored hashed and cannot be shown again)."""
+    settings = _settings(data_dir)
+    _ready_database(settings)
+    with session_scope(settings.resolved_database_url) as session:
+        _, key = create_key(session, name)
+    typer.echo(key)
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(help="Celery worker processes")] = 2,
+    data_dir: DataDir = None,
+) -> None:
+    """Start the gateway, a worker pool and (unless DUPGATE_REDIS_URL is set) an embedded Redis."""
+    settings = _settings(data_dir)
+    _ready_database(settings)
+    env = dict(os.environ, DUPGATE_DATA_DIR=str(settings.data_dir.resolve()))
+    children: list[subprocess.Popen[bytes]] = []
+    if settings.redis_url is None:
+        children.append(embedded_redis.start(settings.data_dir))
+        env["DUPGATE_REDIS_URL"] = embedded_redis.url_for(settings.data_dir)
+    key = settings.bootstrap_key
+    if key is None:
+        with session_scope(settings.resolved_database_url) as session:
+            _, key = create_key(session, "printed by dupgate serve")
+    children.append(subprocess.Popen(_worker_argv(workers, beat=True), env=env))
+    children.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "gateway.app:app",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+        )
+    )
+    url = f"http://{host}:{port}"
+    typer.echo(f"dupgate is serving on {url} (data in {settings.data_dir.resolve()})")
+    typer.echo(f"API key: {key}")
+    typer.echo(
+        f"try: curl -X PUT -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
+        f"-d '{{}}' {url}/v1/collections/demo\n"
+        f"     curl -H 'Authorization: Bearer {key}' -F file=@photo.jpg "
+        f"{url}/v1/collections/demo/images"
+    )
+    _supervise(children)
+
+
+def _worker_argv(concurrency: int, beat: bool) -> list[str]:
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.app",
+        "worker",
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--hostname",
+        f"dupgate-{secrets.token_hex(3)}@%h",
+    ]
+    return argv + (
+        ["--beat", "--schedule", str(get_settings().data_dir / "celerybeat-schedule")]
+        if beat
+        else []
+    )
+
+
+def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
+    """Wait until Ctrl-C (or SIGTERM) or until a child dies, then stop them all in reverse order."""
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    for child in reversed(children):
+        if child.poll() is None:
+            child.terminate()
+    for child in reversed(children):
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    failed = [str(c.args) for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
+    if failed and not stopping:
+        typer.echo(f"stopped because a part exited: {failed}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def web(host: str = "127.0.0.1", port: int = 8000, data_dir: DataDir = None) -> None:
+    """Run only the gateway (set DUPGATE_REDIS_URL to the workers' Redis)."""
+    settings = _settings(data_dir)
+    _ready_database(settings)
+    _require_redis(settings)
+    os.execv(
+        sys.executable,
+        [sys.executable, "-m", "uvicorn", "gateway.app:app", "--host", host, "--port", str(port)],
+    )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
+    beat: Annotated[bool, typer.Option(help="also run the periodic stale-upload sweep")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Run only a Celery worker pool (set DUPGATE_REDIS_URL to the gateway's Redis)."""
+    settings = _settings(data_dir)
+    _ready_database(settings)
+    _require_redis(settings)
+    os.execv(sys.executable, _worker_argv(concurrency, beat))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Celery app and tasks: thin wrappers that load by id and call the domain in dupgate/."""

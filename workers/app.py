@@ -1,0 +1,45 @@
+"""The Celery app, configured from dupgate's settings."""
+
+from celery import Celery
+from celery.signals import worker_init
+
+from dupgate.db import check_migrated, get_engine, migrate
+from dupgate.embedded_redis import url_for
+from dupgate.settings import get_settings
+
+
+def broker_url() -> str:
+    """The Redis URL; `dupgate serve` sets DUPGATE_REDIS_URL for its children."""
+    settings = get_settings()
+    return settings.redis_url or url_for(settings.data_dir)
+
+
+settings = get_settings()
+app = Celery("dupgate", broker=broker_url(), include=["workers.tasks"])
+app.conf.update(
+    task_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    # A task is acknowledged only when it has finished, and one whose worker died is
+    # delivered again: together with idempotent tasks, no upload is lost or decided twice.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_time_limit=settings.task_time_limit,
+    broker_transport_options={"visibility_timeout": settings.task_visibility_timeout},
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    beat_schedule={
+        "requeue-stale-uploads": {"task": "workers.tasks.requeue_stale_uploads", "schedule": 60.0}
+    },
+)
+
+
+@worker_init.connect
+def _refuse_unmigrated_database(**_: object) -> None:
+    url = settings.resolved_database_url
+    if settings.uses_embedded_sqlite:
+        migrate(url)
+    check_migrated(url)
+    # The pool forks after this: children must not share the parent's database connections.
+    get_engine(url).dispose()
