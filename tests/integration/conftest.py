@@ -1,0 +1,143 @@
+"""A real `dupgate serve` (gateway, Celery worker processes, embedded Redis) for HTTP tests."""
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, database_backends, drop_postgres_database, fresh_postgres_database
+
+KEY = "test-bootstrap-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running dupgate and an HTTP client for it."""
+
+    url: str
+    data_dir: Path
+    database_url: str | None
+    client: httpx.Client
+    log: Path
+
+    def put_collection(self, name: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        r = self.client.put(f"/v1/collections/{name}", json=body or {})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def post_image(
+        self, collection: str, content: bytes, filename: str = "photo.jpg", **fields: str
+    ) -> httpx.Response:
+        return self.client.post(
+            f"/v1/collections/{collection}/images",
+            files={"file": (filename, io.BytesIO(content))},
+            data=fields,
+        )
+
+    def upload(self, collection: str, content: bytes, **fields: str) -> str:
+        r = self.post_image(collection, content, **fields)
+        assert r.status_code == 202, r.text
+        return str(r.json()["upload_id"])
+
+    def decided(self, upload_id: str, timeout: float = 120) -> dict[str, Any]:
+        """Long-poll the upload until it is decided or failed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = self.client.get(f"/v1/uploads/{upload_id}", params={"wait": 10})
+            assert r.status_code == 200, r.text
+            view: dict[str, Any] = r.json()
+            if view["status"] in ("decided", "failed"):
+                return view
+        raise AssertionError(f"upload {upload_id} not decided after {timeout}s; log: {self.log}")
+
+    def decision(self, collection: str, content: bytes, **fields: str) -> dict[str, Any]:
+        view = self.decided(self.upload(collection, content, **fields))
+        assert view["status"] == "decided", view
+        return dict(view["decision"])
+
+
+def short_tmp_dir() -> Path:
+    # The embedded Redis listens on a unix socket, whose path must stay short.
+    return Path(tempfile.mkdtemp(prefix="dg-", dir="/tmp"))
+
+
+def wait_healthy(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"dupgate exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"dupgate did not answer in {timeout}s:\n{log.read_text()}")
+
+
+def base_env(data_dir: Path, database_url: str | None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUPGATE_")}
+    env.update(DUPGATE_DATA_DIR=str(data_dir), DUPGATE_BOOTSTRAP_KEY=KEY, PYTHONPATH=str(ROOT))
+    if database_url:
+        env["DUPGATE_DATABASE_URL"] = database_url
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session", params=database_backends())
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    """`dupgate serve` with 2 worker processes, on SQLite or a fresh PostgreSQL database."""
+    data_dir = short_tmp_dir()
+    database_url = pg_name = None
+    if request.param == "postgres":
+        database_url, pg_name = fresh_postgres_database()
+        subprocess.run(
+            [sys.executable, "-m", "dupgate.cli", "migrate"],
+            env=base_env(data_dir, database_url),
+            check=True,
+            cwd=ROOT,
+        )
+    port = free_port()
+    log = data_dir / "serve.log"
+    env = base_env(data_dir, database_url, DUPGATE_MAX_UPLOAD_BYTES=str(8 * 1024 * 1024))
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dupgate.cli", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, log)
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60
+        ) as client:
+            yield Server(url, data_dir, database_url, client, log)
+    finally:
+        process.send_signal(2)  # Ctrl-C
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if pg_name:
+            drop_postgres_database(pg_name)

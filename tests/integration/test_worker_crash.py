@@ -1,0 +1,97 @@
+"""A worker killed with SIGKILL mid-task loses no upload, and none is committed twice."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from dupgate import embedded_redis
+from tests.conftest import PHOTOS, ROOT
+from tests.integration.conftest import KEY, Server, base_env, free_port, short_tmp_dir, wait_healthy
+
+
+def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        # A session of its own, so the worker and its pool children can be killed together.
+        return subprocess.Popen(
+            [sys.executable, "-m", "dupgate.cli", *argv],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+
+
+def test_sigkilled_worker_loses_no_upload() -> None:
+    data_dir = short_tmp_dir()
+    redis = embedded_redis.start(data_dir)
+    env = base_env(
+        data_dir,
+        None,
+        DUPGATE_REDIS_URL=embedded_redis.url_for(data_dir),
+        DUPGATE_TASK_VISIBILITY_TIMEOUT="5",
+        DUPGATE_STALE_UPLOAD_SECONDS="3",
+    )
+    log = data_dir / "processes.log"
+    subprocess.run([sys.executable, "-m", "dupgate.cli", "migrate"], env=env, cwd=ROOT, check=True)
+    port = free_port()
+    web = start(["web", "--port", str(port)], env, log)
+    worker = start(["worker", "--concurrency", "1"], env, log)
+    url = f"http://127.0.0.1:{port}"
+    client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+    try:
+        wait_healthy(url, web, log)
+        server = Server(url, data_dir, None, client, log)
+        collection = f"crash-{uuid.uuid4().hex[:6]}"
+        server.put_collection(collection)
+        photos = sorted(PHOTOS.glob("*.JPEG"))[100:112]
+        ids = [server.upload(collection, p.read_bytes()) for p in photos]
+
+        # A task takes a fraction of a second, too short to catch through HTTP polling: read
+        # the database directly to kill the worker while an upload is being processed.
+        database = sqlite3.connect(data_dir / "dupgate.db")
+        deadline = time.monotonic() + 60
+        while not database.execute("SELECT 1 FROM uploads WHERE status = 'processing'").fetchone():
+            assert time.monotonic() < deadline, "the worker never started an upload"
+            time.sleep(0.002)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        interrupted = database.execute(
+            "SELECT id FROM uploads WHERE status = 'processing'"
+        ).fetchall()
+        database.close()
+        assert interrupted, "the worker finished its task before it was killed"
+
+        # The restarted worker finds the interrupted upload stale and enqueues it again (the
+        # broker would also redeliver the unacknowledged message after its visibility timeout).
+        time.sleep(4)
+
+        worker = start(["worker", "--concurrency", "1"], env, log)
+        decisions = [server.decided(i, timeout=120)["decision"] for i in ids]
+
+        assert [d["action"] for d in decisions] == ["accepted"] * len(ids)
+        database = sqlite3.connect(data_dir / "dupgate.db")
+        committed = [row[0] for row in database.execute("SELECT upload_id FROM images")]
+        (changes,) = database.execute("SELECT count(*) FROM index_changes").fetchone()
+        (retried,) = database.execute(
+            "SELECT attempts FROM uploads WHERE id = ?", (interrupted[0][0],)
+        ).fetchone()
+        database.close()
+        assert sorted(committed) == sorted(ids)
+        assert changes == len(ids)
+        assert retried == 2
+    finally:
+        client.close()
+        for process in (web, worker):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+        redis.terminate()
+        redis.wait()
