@@ -4,6 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +36,22 @@ class Settings(BaseSettings):
     max_task_attempts: int = 3
     # Uploads still `queued` or `processing` this long after their last change are re-enqueued.
     stale_upload_seconds: int = 900
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> "Settings":
+        # Defaults that are fine on a laptop are mistakes in production: say which, at start.
+        if self.environment != "production":
+            return self
+        problems = []
+        if self.database_url is None:
+            problems.append("set DUPGATE_DATABASE_URL (PostgreSQL); SQLite is for development")
+        if self.redis_url is None:
+            problems.append("set DUPGATE_REDIS_URL; the embedded Redis is for development")
+        if self.bootstrap_key is not None and len(self.bootstrap_key) < 32:
+            problems.append("DUPGATE_BOOTSTRAP_KEY must be at least 32 characters")
+        if problems:
+            raise ValueError("unsafe settings for production: " + "; ".join(problems))
+        return self
 
     @property
     def resolved_database_url(self) -> str:

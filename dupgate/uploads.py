@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dupgate.analysis import Embedder, Features, InvalidImage, analyze
+from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, InvalidImage, analyze
 from dupgate.collections import get_collection, lock_for_decision, policy_of
 from dupgate.commit import commit_decision
 from dupgate.matching.find import Match, find_matches
@@ -127,8 +127,6 @@ def analyze_upload(
 
     Raises InvalidImage for bytes that are not a usable image.
     """
-    from dupgate.analysis.features import ANALYSIS_VERSION
-
     known = stored_features(session, upload.sha256, ANALYSIS_VERSION)
     if known is not None:
         return known

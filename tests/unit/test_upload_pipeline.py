@@ -1,6 +1,7 @@
 """The upload pipeline in the domain, without HTTP or Celery: analyse once, decide once, replay."""
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,15 @@ from dupgate.collections import PolicyChange, put_collection
 from dupgate.db import session_scope
 from dupgate.models import Image, ImageFeatures, IndexChange, Upload
 from dupgate.storage import LocalBlobStore
-from dupgate.uploads import NewUpload, analyze_upload, create_upload, decide_upload, new_upload_id
+from dupgate.uploads import (
+    NewUpload,
+    analyze_upload,
+    begin_processing,
+    create_upload,
+    decide_upload,
+    new_upload_id,
+    stale_upload_ids,
+)
 from index.registry import IndexRegistry
 from tests.conftest import photo
 from tests.images import resized_jpeg
@@ -99,3 +108,36 @@ def test_a_second_worker_sees_the_first_workers_commit_and_retries_commit_nothin
     rebuilt = IndexRegistry()
     with session_scope(database_url) as s:
         assert len(rebuilt.synced(s, "shop")) == 1
+
+
+def test_an_upload_whose_worker_keeps_dying_ends_failed_with_a_reason(
+    database_url: str, tmp_path: Path
+) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    with session_scope(database_url) as s:
+        put_collection(s, "shop", PolicyChange())
+    upload_id = stage(database_url, store, photo("n01440764").read_bytes())
+    # Each delivery counts an attempt before analysing; a worker killed mid-task never finishes.
+    for _ in range(3):
+        with session_scope(database_url) as s:
+            assert begin_processing(s, upload_id, max_attempts=3) is not None
+
+    with session_scope(database_url) as s:
+        assert begin_processing(s, upload_id, max_attempts=3) is None
+    with session_scope(database_url) as s:
+        upload = s.get(Upload, upload_id)
+        assert upload is not None
+        assert upload.status == "failed"
+        assert upload.reason is not None and "gave up after 3 attempts" in upload.reason
+
+
+def test_lost_uploads_are_found_for_re_enqueueing(database_url: str, tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    with session_scope(database_url) as s:
+        put_collection(s, "shop", PolicyChange())
+    upload_id = stage(database_url, store, photo("n01440764").read_bytes())
+
+    with session_scope(database_url) as s:
+        assert stale_upload_ids(s, timedelta(minutes=5)) == []
+        later = datetime.now(UTC) + timedelta(minutes=6)
+        assert stale_upload_ids(s, timedelta(minutes=5), now=later) == [upload_id]

@@ -1,0 +1,26 @@
+"""Settings: development defaults work as they are; production refuses the unsafe ones."""
+
+import pytest
+from pydantic import ValidationError
+
+from dupgate.settings import Settings
+
+
+def test_development_defaults_need_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DUPGATE_DATABASE_URL", "DUPGATE_REDIS_URL", "DUPGATE_ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.resolved_database_url.startswith("sqlite:///")
+    assert settings.uses_embedded_sqlite
+
+
+def test_production_refuses_embedded_parts_and_short_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUPGATE_ENVIRONMENT", "production")
+    monkeypatch.setenv("DUPGATE_BOOTSTRAP_KEY", "short")
+    monkeypatch.delenv("DUPGATE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("DUPGATE_REDIS_URL", raising=False)
+    with pytest.raises(ValidationError) as e:
+        Settings()
+    message = str(e.value)
+    assert "DUPGATE_DATABASE_URL" in message and "DUPGATE_REDIS_URL" in message
+    assert "at least 32 characters" in message
