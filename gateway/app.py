@@ -1,5 +1,7 @@
 """The FastAPI application: routes under /v1, errors as JSON with a message a user can act on."""
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -12,6 +14,28 @@ from gateway.deps import require_key
 from gateway.routes import collections, images, uploads
 from gateway.staging import BadForm, BodyTooLarge
 
+# Domain errors whose message is already the answer: the HTTP status and a stable code.
+ERRORS: dict[type[Exception], tuple[int, str]] = {
+    UnknownCollection: (404, "unknown_collection"),
+    InvalidPolicy: (422, "invalid_policy"),
+    BadForm: (422, "bad_form"),
+    IdempotencyConflict: (409, "idempotency_conflict"),
+}
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    """An error as JSON: `detail` for people (FastAPI's own key), `code` for programs."""
+    return JSONResponse({"detail": message, "code": code}, status_code=status)
+
+
+def _error_handler(
+    status: int, code: str
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(_: Request, e: Exception) -> JSONResponse:
+        return error(status, code, str(e))
+
+    return handle
+
 
 def create_app() -> FastAPI:
     """Build the gateway."""
@@ -23,33 +47,17 @@ def create_app() -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    def error(status: int, code: str, message: str) -> JSONResponse:
-        return JSONResponse({"detail": message, "code": code}, status_code=status)
-
-    @app.exception_handler(UnknownCollection)
-    async def _unknown_collection(_: Request, e: UnknownCollection) -> JSONResponse:
-        return error(404, "unknown_collection", str(e))
-
-    @app.exception_handler(InvalidPolicy)
-    async def _invalid_policy(_: Request, e: InvalidPolicy) -> JSONResponse:
-        return error(422, "invalid_policy", str(e))
+    for exception, (status, code) in ERRORS.items():
+        app.add_exception_handler(exception, _error_handler(status, code))
 
     @app.exception_handler(UnsupportedFile)
     async def _unsupported(_: Request, e: UnsupportedFile) -> JSONResponse:
         return error(400 if e.reason == "empty" else 415, e.reason, e.message)
 
     @app.exception_handler(BodyTooLarge)
-    async def _too_large(request: Request, _: BodyTooLarge) -> JSONResponse:
+    async def _too_large(_: Request, __: BodyTooLarge) -> JSONResponse:
         limit = get_settings().max_upload_bytes
         return error(413, "too_large", f"the file is larger than the limit of {limit} bytes")
-
-    @app.exception_handler(BadForm)
-    async def _bad_form(_: Request, e: BadForm) -> JSONResponse:
-        return error(422, "bad_form", str(e))
-
-    @app.exception_handler(IdempotencyConflict)
-    async def _idempotency(_: Request, e: IdempotencyConflict) -> JSONResponse:
-        return error(409, "idempotency_conflict", str(e))
 
     return app
 

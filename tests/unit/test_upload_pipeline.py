@@ -30,6 +30,14 @@ def embedder() -> Embedder:
     return load_embedder("onnx")
 
 
+@pytest.fixture
+def store(database_url: str, tmp_path: Path) -> LocalBlobStore:
+    """A blob store, next to a database that has the collection "shop"."""
+    with session_scope(database_url) as s:
+        put_collection(s, "shop", PolicyChange())
+    return LocalBlobStore(tmp_path / "blobs")
+
+
 def stage(database_url: str, store: LocalBlobStore, content: bytes) -> str:
     upload_id = new_upload_id()
     key = f"staging/{upload_id}"
@@ -61,11 +69,8 @@ def process(
 
 
 def test_identical_bytes_are_analysed_once(
-    database_url: str, tmp_path: Path, embedder: Embedder
+    database_url: str, store: LocalBlobStore, embedder: Embedder
 ) -> None:
-    store = LocalBlobStore(tmp_path / "blobs")
-    with session_scope(database_url) as s:
-        put_collection(s, "shop", PolicyChange())
     content = photo("n01440764").read_bytes()
     first = stage(database_url, store, content)
     second = stage(database_url, store, content)
@@ -82,11 +87,8 @@ def test_identical_bytes_are_analysed_once(
 
 
 def test_a_second_worker_sees_the_first_workers_commit_and_retries_commit_nothing(
-    database_url: str, tmp_path: Path, embedder: Embedder
+    database_url: str, store: LocalBlobStore, embedder: Embedder
 ) -> None:
-    store = LocalBlobStore(tmp_path / "blobs")
-    with session_scope(database_url) as s:
-        put_collection(s, "shop", PolicyChange())
     worker_a, worker_b = IndexRegistry(), IndexRegistry()
     original = stage(database_url, store, photo("n01518878").read_bytes())
     copy = stage(database_url, store, resized_jpeg(photo("n01518878"), scale=0.5))
@@ -111,11 +113,8 @@ def test_a_second_worker_sees_the_first_workers_commit_and_retries_commit_nothin
 
 
 def test_an_upload_whose_worker_keeps_dying_ends_failed_with_a_reason(
-    database_url: str, tmp_path: Path
+    database_url: str, store: LocalBlobStore
 ) -> None:
-    store = LocalBlobStore(tmp_path / "blobs")
-    with session_scope(database_url) as s:
-        put_collection(s, "shop", PolicyChange())
     upload_id = stage(database_url, store, photo("n01440764").read_bytes())
     # Each delivery counts an attempt before analysing; a worker killed mid-task never finishes.
     for _ in range(3):
@@ -131,10 +130,7 @@ def test_an_upload_whose_worker_keeps_dying_ends_failed_with_a_reason(
         assert upload.reason is not None and "gave up after 3 attempts" in upload.reason
 
 
-def test_lost_uploads_are_found_for_re_enqueueing(database_url: str, tmp_path: Path) -> None:
-    store = LocalBlobStore(tmp_path / "blobs")
-    with session_scope(database_url) as s:
-        put_collection(s, "shop", PolicyChange())
+def test_lost_uploads_are_found_for_re_enqueueing(database_url: str, store: LocalBlobStore) -> None:
     upload_id = stage(database_url, store, photo("n01440764").read_bytes())
 
     with session_scope(database_url) as s:
