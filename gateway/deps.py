@@ -31,7 +31,9 @@ def session(services: ServicesDep) -> Iterator[Session]:
         s.close()
 
 
-SessionDep = Annotated[Session, Depends(session)]
+# scope="function": the transaction commits before the response is sent, so a client that
+# gets 200 and asks again at once sees what it wrote.
+SessionDep = Annotated[Session, Depends(session, scope="function")]
 
 
 def require_key(request: Request, services: ServicesDep) -> None:
