@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, InvalidImage, analyze
+from dupgate.analysis import Features, InvalidImage
 from dupgate.collections import get_collection, lock_for_decision, policy_of
 from dupgate.commit import commit_decision
 from dupgate.matching.find import Match, find_matches
@@ -120,18 +120,8 @@ def stored_features(session: Session, sha256: str, version: int) -> Features | N
     return Features.from_bytes(row.data)
 
 
-def analyze_upload(
-    session: Session, store: BlobStore, embedder: Embedder, upload: Upload, max_pixels: int
-) -> Features:
-    """Features of the upload's bytes: reused when these bytes were analysed before.
-
-    Raises InvalidImage for bytes that are not a usable image.
-    """
-    known = stored_features(session, upload.sha256, ANALYSIS_VERSION)
-    if known is not None:
-        return known
-    assert upload.staging_key is not None
-    features = analyze(store.get(upload.staging_key), embedder, max_pixels=max_pixels)
+def save_features(session: Session, features: Features) -> None:
+    """Store an image's features under the SHA-256 of its bytes (a no-op if already there)."""
     try:
         with session.begin_nested():
             session.merge(
@@ -141,7 +131,6 @@ def analyze_upload(
             )
     except IntegrityError:
         pass  # another worker stored the same bytes' features first: same values
-    return features
 
 
 def match(

@@ -2,22 +2,16 @@
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 from celery.signals import worker_ready
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import OperationalError
 
-from dupgate.analysis import Features, InvalidImage
 from dupgate.db import session_scope
-from dupgate.models import Upload
+from dupgate.pipeline import run_upload
 from dupgate.services import get_services
-from dupgate.uploads import (
-    analyze_upload,
-    begin_processing,
-    decide_upload,
-    fail_upload,
-    stale_upload_ids,
-)
+from dupgate.uploads import stale_upload_ids
 from workers.app import app
 
 log = logging.getLogger(__name__)
@@ -33,33 +27,16 @@ log = logging.getLogger(__name__)
 def process_upload(upload_id: str) -> None:
     """Analyse an upload once, then match, decide and commit it under the collection lock."""
     services = get_services()
-    url, settings = services.database_url, services.settings
-    with session_scope(url) as session:
-        upload = begin_processing(session, upload_id, settings.max_task_attempts)
-        if upload is None:
-            return
-    features: Features | InvalidImage
-    try:
-        with session_scope(url) as session:
-            upload = session.get(Upload, upload_id)
-            assert upload is not None
-            features = analyze_upload(
-                session, services.store, services.embedder, upload, settings.max_pixels
-            )
-    except InvalidImage as e:
-        features = e
-    except Exception as e:
-        # A bug or an unreadable staging blob: end the upload visibly instead of retrying forever.
-        log.exception("analysis of upload %s failed", upload_id)
-        with session_scope(url) as session:
-            upload = session.get(Upload, upload_id)
-            assert upload is not None
-            fail_upload(upload, f"analysis_failed: {type(e).__name__}: {e}")
-        return
-    with session_scope(url) as session:
-        obsolete = decide_upload(session, services.store, services.registry, upload_id, features)
-    for key in obsolete:
-        services.store.delete(key)
+    settings = services.settings
+    run_upload(
+        partial(session_scope, services.database_url),
+        services.store,
+        lambda: services.embedder,
+        services.registry,
+        upload_id,
+        max_attempts=settings.max_task_attempts,
+        max_pixels=settings.max_pixels,
+    )
 
 
 @app.task

@@ -2,6 +2,7 @@
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,12 @@ from dupgate.analysis import Embedder, load_embedder
 from dupgate.collections import PolicyChange, put_collection
 from dupgate.db import session_scope
 from dupgate.models import Image, ImageFeatures, IndexChange, Upload
+from dupgate.pipeline import run_upload
 from dupgate.storage import LocalBlobStore
 from dupgate.uploads import (
     NewUpload,
-    analyze_upload,
     begin_processing,
     create_upload,
-    decide_upload,
     new_upload_id,
     stale_upload_ids,
 )
@@ -55,13 +55,17 @@ def process(
     registry: IndexRegistry,
     upload_id: str,
 ) -> Upload:
-    with session_scope(database_url) as s:
-        upload = s.get(Upload, upload_id)
-        assert upload is not None
-        features = analyze_upload(s, store, embedder, upload, 64_000_000)
-    with session_scope(database_url) as s:
-        for key in decide_upload(s, store, registry, upload_id, features):
-            store.delete(key)
+    """What a worker does with one delivery of the task."""
+    transaction = partial(session_scope, database_url)
+    run_upload(
+        transaction,
+        store,
+        lambda: embedder,
+        registry,
+        upload_id,
+        max_attempts=3,
+        max_pixels=64_000_000,
+    )
     with session_scope(database_url) as s:
         done = s.get(Upload, upload_id)
         assert done is not None
@@ -78,11 +82,10 @@ def test_identical_bytes_are_analysed_once(
 
     # The second upload's staged bytes are gone, so its features can only come from the database.
     store.delete(f"staging/{second}")
+    decided = process(database_url, store, embedder, IndexRegistry(), second)
+
+    assert (decided.status, decided.action, decided.tier) == ("decided", "rejected", "exact")
     with session_scope(database_url) as s:
-        upload = s.get(Upload, second)
-        assert upload is not None
-        features = analyze_upload(s, store, embedder, upload, 64_000_000)
-        assert features.sha256 == upload.sha256
         assert s.query(ImageFeatures).count() == 1
 
 
