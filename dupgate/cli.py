@@ -97,6 +97,7 @@ def serve(
     if key is None:
         with session_scope(settings.resolved_database_url) as session:
             _, key = create_key(session, "printed by dupgate serve")
+    env.setdefault("DUPGATE_ANALYSIS_THREADS", str(_threads_per_process(workers)))
     children.append(subprocess.Popen(_worker_argv(workers, beat=True), env=env))
     children.append(
         subprocess.Popen(
@@ -125,6 +126,11 @@ def serve(
         f"{url}/v1/collections/demo/images"
     )
     _supervise(children)
+
+
+def _threads_per_process(processes: int) -> int:
+    """Share the cores among worker processes instead of oversubscribing them."""
+    return max(1, (os.cpu_count() or 1) // max(1, processes))
 
 
 def _worker_argv(concurrency: int, beat: bool) -> list[str]:
@@ -201,6 +207,7 @@ def worker(
     settings = _settings(data_dir)
     _ready_database(settings)
     _require_redis(settings)
+    os.environ.setdefault("DUPGATE_ANALYSIS_THREADS", str(_threads_per_process(concurrency)))
     os.execv(sys.executable, _worker_argv(concurrency, beat))
 
 

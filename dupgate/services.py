@@ -25,7 +25,9 @@ class Services:
     def embedder(self) -> Embedder:
         """The SSCD embedder (loaded on first use: the gateway needs it only for /check)."""
         s = self.settings
-        return load_embedder(s.embedder_backend, s.embedder_model_path, s.embedder_device)
+        return load_embedder(
+            s.embedder_backend, s.embedder_model_path, s.embedder_device, threads=s.analysis_threads
+        )
 
     @property
     def database_url(self) -> str:

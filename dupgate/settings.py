@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     embedder_backend: Literal["onnx", "torchscript"] = "onnx"
     embedder_model_path: str | None = None
     embedder_device: str = "cpu"
+    # ONNX Runtime threads per worker process; `dupgate serve` and `dupgate worker` set it to
+    # cores / processes, since more threads than cores make every process slower.
+    analysis_threads: int | None = None
 
     # A task whose worker died is redelivered after this many seconds (Redis visibility timeout).
     task_visibility_timeout: int = 600

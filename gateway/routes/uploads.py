@@ -147,7 +147,7 @@ async def get_upload(
         view = await run_in_threadpool(_read_upload, services, upload_id)
         if view["status"] in ("decided", "failed") or time.monotonic() >= deadline:
             return view
-        await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
 
 def _read_upload(services: Services, upload_id: str) -> dict[str, Any]:
