@@ -1,0 +1,1 @@
+"""End-to-end ingestion speed: uploads through a real `dupgate serve`."""
