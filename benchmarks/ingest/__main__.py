@@ -16,6 +16,7 @@ import concurrent.futures
 import io
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -156,6 +157,7 @@ def main() -> None:
     finally:
         process.send_signal(2)
         process.wait(timeout=60)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
     rows = [
         (

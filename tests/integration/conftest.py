@@ -2,6 +2,7 @@
 
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -141,3 +142,4 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
             process.kill()
         if pg_name:
             drop_postgres_database(pg_name)
+        shutil.rmtree(data_dir, ignore_errors=True)

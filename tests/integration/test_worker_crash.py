@@ -1,6 +1,7 @@
 """A worker killed with SIGKILL mid-task loses no upload, and none is committed twice."""
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -95,3 +96,4 @@ def test_sigkilled_worker_loses_no_upload() -> None:
                 process.wait(timeout=30)
         redis.terminate()
         redis.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
