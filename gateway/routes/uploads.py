@@ -73,7 +73,26 @@ def _exists(services: Services, collection: str) -> None:
         get_collection(session, collection)
 
 
-@router.post("/collections/{collection}/images", status_code=202)
+def _multipart(*fields: str) -> dict[str, Any]:
+    """The OpenAPI request body of a form we parse ourselves (FastAPI cannot see it)."""
+    properties: dict[str, Any] = {"file": {"type": "string", "format": "binary"}}
+    descriptions = {
+        "external_id": "your id for the image, returned with matches",
+        "labels": 'a JSON list of strings, e.g. ["shoes", "red"]',
+    }
+    for name in fields:
+        properties[name] = {"type": "string", "description": descriptions[name]}
+    schema = {"type": "object", "required": ["file"], "properties": properties}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
+
+
+@router.post(
+    "/collections/{collection}/images",
+    status_code=202,
+    openapi_extra=_multipart("external_id", "labels"),
+)
 async def post_image(
     collection: CollectionName,
     request: Request,
@@ -161,7 +180,7 @@ def _read_upload(services: Services, upload_id: str) -> dict[str, Any]:
         session.close()
 
 
-@router.post("/collections/{collection}/check")
+@router.post("/collections/{collection}/check", openapi_extra=_multipart())
 async def check_image(
     collection: CollectionName, request: Request, services: ServicesDep
 ) -> dict[str, Any]:

@@ -1,13 +1,17 @@
 """The `dupgate` command as a user runs it."""
 
+import re
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 
+from dupgate import embedded_redis
 from tests.conftest import ROOT
-from tests.integration.conftest import Server, base_env
+from tests.integration.conftest import Server, base_env, free_port, short_tmp_dir, wait_healthy
 
 
 def dupgate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -61,3 +65,44 @@ def test_serve_prints_the_url_a_key_and_a_curl_example(server: Server) -> None:
     assert f"serving on {server.url}" in printed
     assert "API key: test-bootstrap-key" in printed
     assert "curl -H 'Authorization: Bearer test-bootstrap-key' -F file=@photo.jpg" in printed
+
+
+def test_serve_on_a_fresh_data_dir_prints_a_working_key_and_stops_on_ctrl_c() -> None:
+    data_dir = short_tmp_dir()
+    port = free_port()
+    env = base_env(data_dir, None)
+    del env["DUPGATE_BOOTSTRAP_KEY"]
+    log = data_dir / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dupgate.cli", "serve", "--port", str(port), "--workers", "1"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, process, log)
+        key = re.search(r"API key: (\S+)", log.read_text())
+        assert key is not None, log.read_text()
+        r = httpx.put(
+            f"{url}/v1/collections/first", json={}, headers={"Authorization": f"Bearer {key[1]}"}
+        )
+        assert r.status_code == 200, r.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        returncode = process.wait(timeout=60)
+    assert returncode == 0, log.read_text()
+    # The embedded Redis, the gateway and the workers are gone with it.
+    assert not embedded_redis.is_running(data_dir)
+    assert httpx_refused(f"http://127.0.0.1:{port}/healthz")
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def httpx_refused(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=2)
+    except httpx.TransportError:
+        return True
+    return False

@@ -162,3 +162,11 @@ def test_every_endpoint_needs_a_key(server: Server) -> None:
 def test_unknown_upload_is_404(server: Server, wait: int) -> None:
     r = server.client.get(f"/v1/uploads/{uuid.uuid4()}", params={"wait": wait})
     assert r.status_code == 404
+
+
+def test_the_openapi_document_shows_the_upload_form(server: Server) -> None:
+    spec = server.client.get("/openapi.json").json()
+    body = spec["paths"]["/v1/collections/{collection}/images"]["post"]["requestBody"]
+    schema = body["content"]["multipart/form-data"]["schema"]
+    assert schema["required"] == ["file"]
+    assert set(schema["properties"]) == {"file", "external_id", "labels"}
