@@ -152,8 +152,13 @@ def decide_upload(
 ) -> list[str]:
     """Under the collection lock: match, decide and commit once. Returns blobs to delete after.
 
-    A redelivered task finds the upload decided and does nothing.
+    A redelivered task finds the upload decided and does nothing, also when both deliveries
+    run at once: the status is read again after the lock is taken.
     """
+    name = session.scalar(select(Upload.collection).where(Upload.id == upload_id))
+    if name is None:
+        return []
+    collection = lock_for_decision(session, name)
     upload = session.get(Upload, upload_id, populate_existing=True)
     if upload is None or upload.status in ("decided", "failed"):
         return []
@@ -161,7 +166,6 @@ def decide_upload(
         return commit_decision(
             session, store, upload, None, invalid_image(features.reason, features.message)
         )
-    collection = lock_for_decision(session, upload.collection)
     matches = match(session, registry, upload.collection, features)
     decision = decide(matches, policy_of(collection))
     obsolete = commit_decision(session, store, upload, features, decision)

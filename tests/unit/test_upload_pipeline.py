@@ -1,13 +1,15 @@
 """The upload pipeline in the domain, without HTTP or Celery: analyse once, decide once, replay."""
 
 import hashlib
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 import pytest
 
-from dupgate.analysis import Embedder, load_embedder
+from dupgate.analysis import Embedder, Features, analyze, load_embedder
 from dupgate.collections import PolicyChange, put_collection
 from dupgate.db import session_scope
 from dupgate.models import Image, ImageFeatures, IndexChange, Upload
@@ -17,7 +19,9 @@ from dupgate.uploads import (
     NewUpload,
     begin_processing,
     create_upload,
+    decide_upload,
     new_upload_id,
+    save_features,
     stale_upload_ids,
 )
 from index.registry import IndexRegistry
@@ -140,3 +144,38 @@ def test_lost_uploads_are_found_for_re_enqueueing(database_url: str, store: Loca
         assert stale_upload_ids(s, timedelta(minutes=5)) == []
         later = datetime.now(UTC) + timedelta(minutes=6)
         assert stale_upload_ids(s, timedelta(minutes=5), now=later) == [upload_id]
+
+
+def test_two_deliveries_deciding_at_once_commit_once(
+    database_url: str, store: LocalBlobStore, embedder: Embedder
+) -> None:
+    # Two workers got the same message (a redelivery while the first still ran) and both
+    # analysed it. The second reaches the decision while the first holds the collection lock.
+    upload_id = stage(database_url, store, photo("n01443537").read_bytes())
+    features = analyze(store.get(f"staging/{upload_id}"), embedder)
+    with session_scope(database_url) as s:
+        save_features(s, features)
+    second: list[list[str]] = []
+
+    with session_scope(database_url) as first:
+        decide_upload(first, store, IndexRegistry(), upload_id, features)
+        waiting = threading.Thread(
+            target=lambda: second.append(deliver(database_url, store, upload_id, features))
+        )
+        waiting.start()
+        time.sleep(0.5)  # let it block on the lock; the first commits when this block ends
+    waiting.join(timeout=30)
+
+    assert second == [[]]
+    with session_scope(database_url) as s:
+        upload = s.get(Upload, upload_id)
+        assert upload is not None
+        assert (upload.action, upload.image_id) == ("accepted", upload_id)
+        assert s.query(Image).count() == 1
+
+
+def deliver(
+    database_url: str, store: LocalBlobStore, upload_id: str, features: Features
+) -> list[str]:
+    with session_scope(database_url) as s:
+        return decide_upload(s, store, IndexRegistry(), upload_id, features)
