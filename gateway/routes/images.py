@@ -75,8 +75,9 @@ def get_content(image_id: str, session: SessionDep, services: ServicesDep) -> St
 def delete(image_id: str, services: ServicesDep) -> None:
     """Remove an image (and the link records pointing at it) from storage, database and index."""
     with session_scope(services.database_url) as session:
-        image = _image(session, image_id)
-        lock_for_decision(session, image.collection)
-        obsolete = delete_image(session, image)
+        lock_for_decision(session, _image(session, image_id).collection)
+        # Read again under the lock: a concurrent delete may have won.
+        session.expire_all()
+        obsolete = delete_image(session, _image(session, image_id))
     for key in obsolete:
         services.store.delete(key)
