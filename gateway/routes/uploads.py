@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import InvalidImage, analyze
@@ -133,8 +134,14 @@ def _record(
     with form.file.path.open("rb") as f:
         services.store.put(new.staging_key, iter(lambda: f.read(1 << 20), b""))
     try:
-        with session_scope(services.database_url) as session:
-            upload, created = create_upload(session, upload_id, new)
+        try:
+            with session_scope(services.database_url) as session:
+                upload, created = create_upload(session, upload_id, new)
+        except IntegrityError:
+            # The same Idempotency-Key arrived twice at once and the other request inserted
+            # first: this one now finds that upload.
+            with session_scope(services.database_url) as session:
+                upload, created = create_upload(session, upload_id, new)
     except BaseException:
         services.store.delete(new.staging_key)
         raise

@@ -3,6 +3,7 @@
 import concurrent.futures
 import uuid
 
+import httpx
 import pytest
 
 from tests.conftest import photo
@@ -170,3 +171,19 @@ def test_the_openapi_document_shows_the_upload_form(server: Server) -> None:
     schema = body["content"]["multipart/form-data"]["schema"]
     assert schema["required"] == ["file"]
     assert set(schema["properties"]) == {"file", "external_id", "labels"}
+
+
+def test_the_same_idempotency_key_sent_twice_at_once_makes_one_upload(server: Server) -> None:
+    c = new_collection(server)
+    content = photo("n01537544_indigo_bunting").read_bytes()
+    headers = {"Idempotency-Key": f"k-{uuid.uuid4()}"}
+
+    def post(_: int) -> httpx.Response:
+        return server.client.post(
+            f"/v1/collections/{c}/images", files={"file": ("a.jpg", content)}, headers=headers
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(post, range(6)))
+    assert [r.status_code for r in responses] == [202] * 6
+    assert len({r.json()["upload_id"] for r in responses}) == 1
