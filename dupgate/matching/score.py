@@ -14,8 +14,15 @@ Seen on ImageNet photos (analysis v1): distinct pairs <= 0.30 (max of 124,750 pa
 photos; 99.9th percentile 0.18); edited copies of 50 photos (crop, caption, logo, colour change,
 flip, padding, meme bands, phone screenshot, 5 degree rotation) median 0.57-0.95, 10th
 percentile >= 0.70 except a 50% centre crop (0.50); resized or re-encoded copies >= 0.97.
-DEFAULT_EXACT and DEFAULT_NEAR are provisional first values read off those;
-benchmarks/quality calibrates them.
+
+The defaults are calibrated on the `calibration` split of benchmarks/quality (see its
+RESULTS.md): DEFAULT_EXACT is the floor of the exact band, so a copy is `exact` only with
+pixel-level evidence. DEFAULT_NEAR = 0.40 is the highest threshold that still finds at least 75%
+of copies placed inside screenshots and memes there (81%); it lies 0.10 above the highest score
+of any of the ~500,000 pairs of distinct photos (0.30). At 0.45 that recall fell to 66%, at
+0.50 to 59%. Collections of millions of images should raise it towards 0.5: the distinct-pair
+tail grows about 0.05 per tenfold more pairs, so 0.40 is likely reached by about one pair in
+10^8, i.e. roughly one upload in a hundred into a collection of a million unrelated images.
 """
 
 import numpy as np
@@ -25,9 +32,9 @@ from dupgate.analysis.hashes import phash_distance
 
 EXACT_FLOOR = 0.95
 DEFAULT_EXACT = 0.95
-DEFAULT_NEAR = 0.5
+DEFAULT_NEAR = 0.40
 
-_EXACT_MIN_COSINE = 0.5
+EXACT_MIN_COSINE = 0.5
 _EXACT_MAX_ASPECT_CHANGE = 0.03
 _EXACT_MAX_PHASH_DISTANCE = 12
 # Thumbnail differences (0-255, max over channels), 99th percentile and mean of the pixels.
@@ -51,7 +58,7 @@ def thumb_difference(a: Features, b: Features) -> tuple[float, float]:
 
 def same_picture(query: Features, candidate: Features, cos: float) -> float | None:
     """How close to identical (0..1] the query is when it is the candidate re-encoded, else None."""
-    if cos < _EXACT_MIN_COSINE:
+    if cos < EXACT_MIN_COSINE:
         return None
     aspect_change = (query.width * candidate.height) / (query.height * candidate.width)
     if abs(aspect_change - 1) > _EXACT_MAX_ASPECT_CHANGE:
