@@ -10,6 +10,8 @@ import numpy as np
 from benchmarks.quality import dupgate_api as dg
 from benchmarks.quality import methods as m
 from benchmarks.quality.paths import IMAGEDEDUP_TESTS, PDQ_TESTDATA, rel
+from dupgate.analysis.decode import decode
+from dupgate.analysis.hashes import pdq
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,9 @@ def imagededup_section(embedder, workers) -> ExtraResult:
     return run_section("imagededup-tests (UKBench)", catalog, queries, embedder, workers, notes)
 
 
-def pdq_hash_check() -> list[tuple[str, str, str, int]]:
-    """pdqhash's hash of every bridge-mods file next to the official one, and their distance."""
+def pdq_hash_check() -> list[tuple[str, str, str, int, int]]:
+    """For every bridge-mods file: the official PDQ hash, pdqhash's on Pillow's full decode,
+    its distance from the official one, and the distance of the PDQ dupgate stores."""
     rows = []
     with open(PDQ_TESTDATA / "bridge-mods_expected_pdq.csv") as f:
         for expected, name in csv.reader(f):
@@ -103,7 +106,9 @@ def pdq_hash_check() -> list[tuple[str, str, str, int]]:
             assert hashes is not None
             ours = hashes.pdq[0].astype(">u8").tobytes().hex()
             distance = int(np.bitwise_count(hashes.pdq[0] ^ _unhex(expected)).sum())
-            rows.append((name, expected, ours, distance))
+            stored, _ = pdq(decode((PDQ_TESTDATA / name).read_bytes()).picture)
+            stored_distance = int(np.bitwise_count(_unhex(stored.hex()) ^ _unhex(expected)).sum())
+            rows.append((name, expected, ours, distance, stored_distance))
     return rows
 
 
