@@ -34,6 +34,20 @@ def with_caption(path: Path, text: str = "SALE -50% TODAY ONLY") -> bytes:
     return encode(image, quality=90)
 
 
+def meme_of(
+    photo: Image.Image, top: str = "WHEN THE TESTS PASS", bottom: str = "ON THE FIRST TRY"
+) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """The photo between two white caption bands with black text, and where the photo is."""
+    band = photo.height // 4
+    meme = Image.new("RGB", (photo.width, photo.height + 2 * band), "white")
+    meme.paste(photo, (0, band))
+    draw = ImageDraw.Draw(meme)
+    font = ImageFont.load_default(size=band // 3)
+    draw.text((10, band // 4), top, fill="black", font=font)
+    draw.text((10, photo.height + band + band // 4), bottom, fill="black", font=font)
+    return meme, (0, band, photo.width, band + photo.height)
+
+
 def giant_png(width: int = 30000, height: int = 30000) -> bytes:
     """A valid 1-bit PNG of width x height pixels, written without ever holding the pixels."""
 

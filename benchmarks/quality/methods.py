@@ -24,16 +24,17 @@ import pdqhash
 from PIL import Image
 from tqdm import tqdm
 
+import index.collection as collection_index
 from benchmarks.quality import dupgate_api as dg
 from benchmarks.quality.paths import CACHE
 
 PHASH_MAX_DISTANCE = 10
 PDQ_MAX_DISTANCE = 31
 SSCD_MIN_COSINE = 0.75
-# Candidate generation for dupgate, mirroring index/collection.py: the nearest embeddings,
-# every perceptual hash this close, and identical bytes.
-EMBEDDING_CANDIDATES = 20
-PHASH_CANDIDATE_DISTANCE = 12
+# Candidate generation for dupgate is the index's (index/collection.py): the nearest
+# embeddings, every perceptual hash this close, and identical bytes; done by brute force here.
+EMBEDDING_CANDIDATES = collection_index.EMBEDDING_CANDIDATES
+PHASH_CANDIDATE_DISTANCE = collection_index.PHASH_CANDIDATE_DISTANCE
 
 PEERS_VERSION = 1
 METHODS = ("dupgate", "sscd", "phash", "pdq", "pdq_dihedral")

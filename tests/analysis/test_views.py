@@ -2,24 +2,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from dupgate.analysis.views import MAX_VIEWS, content_box, query_views
 from tests.analysis.conftest import dataset_file
+from tests.images import meme_of
 
 BOAT = "imagenet-sample/n03344393_fireboat.JPEG"
 
 
 def boat() -> Image.Image:
     return Image.open(dataset_file(BOAT)).convert("RGB")
-
-
-def meme_of(photo: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
-    """The photo between two white caption bands with black text, and where the photo is."""
-    band = photo.height // 4
-    meme = Image.new("RGB", (photo.width, photo.height + 2 * band), "white")
-    meme.paste(photo, (0, band))
-    draw = ImageDraw.Draw(meme)
-    font = ImageFont.load_default(size=band // 3)
-    draw.text((10, band // 4), "WHEN THE TESTS PASS", fill="black", font=font)
-    draw.text((10, photo.height + band + band // 4), "ON THE FIRST TRY", fill="black", font=font)
-    return meme, (0, band, photo.width, band + photo.height)
 
 
 def phone_screenshot_of(photo: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:

@@ -5,7 +5,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from dupgate.analysis import Embedder, Features, analyze, load_embedder
 from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR, score, tier_of
-from tests.images import encode, resized_jpeg, with_caption
+from tests.images import encode, meme_of, resized_jpeg, with_caption
 
 PHOTOS = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "imagenet-sample"
 ORIGINALS = ["n01440764_tench", "n03344393_fireboat", "n04398044_teapot"]
@@ -76,14 +76,7 @@ def test_mirrored_copy_scores_near(name, embedder, committed):
 
 @pytest.mark.parametrize("name", ORIGINALS)
 def test_photo_between_meme_caption_bands_scores_near(name, embedder, committed):
-    image = upright(name)
-    band = image.height // 4
-    meme = Image.new("RGB", (image.width, image.height + 2 * band), "white")
-    meme.paste(image, (0, band))
-    draw = ImageDraw.Draw(meme)
-    font = ImageFont.load_default(size=band // 3)
-    draw.text((10, band // 4), "NOBODY:", fill="black", font=font)
-    draw.text((10, image.height + band + band // 4), "ABSOLUTELY NOBODY:", fill="black", font=font)
+    meme, _ = meme_of(upright(name), "NOBODY:", "ABSOLUTELY NOBODY:")
     assert tier(analyze(encode(meme), embedder), committed[name]) == "near"
 
 
