@@ -1,8 +1,8 @@
 """An upload's life: created by the gateway, analysed once, matched, decided and committed.
 
-Each function works inside a transaction its caller owns; the worker task strings them together
-(see workers/tasks.py) so that analysis runs outside any lock and only the match, decision and
-commit run under the collection lock.
+Each function works inside a transaction its caller owns; dupgate/pipeline.py strings them
+together so that analysis runs outside any transaction and only the match, decision and commit
+run under the collection lock.
 """
 
 import uuid
