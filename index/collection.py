@@ -1,5 +1,6 @@
 """One collection's index: embeddings and hashes of its committed images, keyed by image id."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,12 +52,48 @@ class CollectionIndex:
         self._embeddings.remove(label)
         self._hashes.remove(label, entry.features.sha256)
 
-    def candidates(self, query: Features) -> list[Entry]:
-        """Images that may duplicate `query`: same bytes, close hashes, or nearest embeddings."""
+    def candidates(self, query: Features, k: int = EMBEDDING_CANDIDATES) -> list[Entry]:
+        """Images that may duplicate `query`: same bytes, close hashes, or the k nearest embeddings."""
         labels = self._hashes.same_bytes(query.sha256)
         labels |= self._hashes.near_phash(query.phash, PHASH_CANDIDATE_DISTANCE)
         vectors = np.vstack(
             [query.embedding.reshape(1, -1), query.views.reshape(-1, query.embedding.shape[0])]
         )
-        labels |= set(self._embeddings.query(vectors, EMBEDDING_CANDIDATES))
+        labels |= set(self._embeddings.query(vectors, k))
         return [self._entries[label] for label in labels if label in self._entries]
+
+    def add_many(
+        self, images: Sequence[tuple[int, str, Features]], *, num_threads: int = -1
+    ) -> None:
+        """Index many images at once, as `add` does each: (label, image_id, features) each."""
+        for _, image_id, _ in images:
+            self.remove(image_id)
+        labels = []
+        for label, image_id, features in images:
+            self._entries[label] = Entry(image_id, features)
+            self._label_of[image_id] = label
+            self._hashes.add(label, features.sha256, features.phash)
+            labels.append(label)
+        dim = self._embeddings.dim
+        vectors = np.empty((len(images), dim), dtype=np.float32)
+        for row, (_, _, features) in enumerate(images):
+            vectors[row] = features.embedding
+        self._embeddings.add_many(labels, vectors, num_threads=num_threads)
+
+    def label_of(self, image_id: str) -> int | None:
+        """The integer label an image is indexed under, or None."""
+        return self._label_of.get(image_id)
+
+    def entry(self, label: int) -> Entry:
+        """The indexed image with this label (KeyError if there is none)."""
+        return self._entries[label]
+
+    def nearest_many(
+        self, vectors: np.ndarray, k: int, *, num_threads: int = -1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Labels of the k nearest embeddings of each query vector, and their inner products.
+
+        The batch form of the embedding half of `candidates`, for scans that query every image
+        of a collection; (n, k') arrays with k' <= k.
+        """
+        return self._embeddings.query_many(vectors, k, num_threads=num_threads)
