@@ -13,8 +13,10 @@ import typer
 
 from dupgate import embedded_redis
 from dupgate.db import NotMigrated, check_migrated, migrate, session_scope
-from dupgate.keys import create_key
+from dupgate.events import SYSTEM, record_event
+from dupgate.keys import ALL_TENANTS, DEFAULT_TENANT, InvalidKeyRequest, create_key
 from dupgate.settings import Settings, get_settings
+from workers import QUEUES
 
 app = typer.Typer(help="dupgate: an ingestion gatekeeper for images.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -67,14 +69,33 @@ def migrate_command(data_dir: DataDir = None) -> None:
 
 @keys_app.command("create")
 def keys_create(
+    tenant: Annotated[
+        str, typer.Option(help='the tenant the key acts for; "*" for every tenant')
+    ] = DEFAULT_TENANT,
+    scopes: Annotated[
+        str,
+        typer.Option(help="comma-separated: upload (send, check, read own uploads), read, admin"),
+    ] = "admin",
     name: Annotated[str | None, typer.Option(help="a label for the key")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Make an API key and print it (it is stored hashed and cannot be shown again)."""
     settings = _settings(data_dir)
     _ready_database(settings)
-    with session_scope(settings.resolved_database_url) as session:
-        _, key = create_key(session, name)
+    wanted = [s.strip() for s in scopes.split(",") if s.strip()]
+    try:
+        with session_scope(settings.resolved_database_url) as session:
+            row, key = create_key(session, tenant, wanted, name)
+            record_event(
+                session,
+                "key.created",
+                tenant=tenant,
+                actor=SYSTEM,
+                data={"key_id": row.id, "scopes": row.scopes, "name": name},
+            )
+    except InvalidKeyRequest as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
     typer.echo(key)
 
 
@@ -96,7 +117,7 @@ def serve(
     key = settings.bootstrap_key
     if key is None:
         with session_scope(settings.resolved_database_url) as session:
-            _, key = create_key(session, "printed by dupgate serve")
+            _, key = create_key(session, ALL_TENANTS, ["admin"], "printed by dupgate serve")
     env.setdefault("DUPGATE_ANALYSIS_THREADS", str(_threads_per_process(workers)))
     children.append(subprocess.Popen(_worker_argv(workers, beat=True), env=env))
     children.append(
@@ -133,7 +154,7 @@ def _threads_per_process(processes: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, processes))
 
 
-def _worker_argv(concurrency: int, beat: bool) -> list[str]:
+def _worker_argv(concurrency: int, beat: bool, queues: str = ",".join(QUEUES)) -> list[str]:
     argv = [
         sys.executable,
         "-m",
@@ -141,6 +162,8 @@ def _worker_argv(concurrency: int, beat: bool) -> list[str]:
         "-A",
         "workers.app",
         "worker",
+        "--queues",
+        queues,
         "--concurrency",
         str(concurrency),
         "--loglevel",
@@ -200,7 +223,12 @@ def web(host: str = "127.0.0.1", port: int = 8000, data_dir: DataDir = None) -> 
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
-    beat: Annotated[bool, typer.Option(help="also run the periodic stale-upload sweep")] = False,
+    beat: Annotated[
+        bool, typer.Option(help="also run the periodic sweeps (stale uploads, due webhooks)")
+    ] = False,
+    queues: Annotated[
+        str, typer.Option(help="comma-separated queues to consume (uploads run on 'celery')")
+    ] = ",".join(QUEUES),
     data_dir: DataDir = None,
 ) -> None:
     """Run only a Celery worker pool (set DUPGATE_REDIS_URL to the gateway's Redis)."""
@@ -208,7 +236,7 @@ def worker(
     _ready_database(settings)
     _require_redis(settings)
     os.environ.setdefault("DUPGATE_ANALYSIS_THREADS", str(_threads_per_process(concurrency)))
-    os.execv(sys.executable, _worker_argv(concurrency, beat))
+    os.execv(sys.executable, _worker_argv(concurrency, beat, queues))
 
 
 if __name__ == "__main__":

@@ -1,26 +1,43 @@
-"""Collections: create one, change its policy and thresholds, and read them back."""
+"""Collections: create one, change its policy (each change a new version), read them back."""
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dupgate.events import iso, record_event
+from dupgate.keys import Caller
+from dupgate.locking import UnknownCollection, lock_collections
 from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR
-from dupgate.models import Collection, utcnow
+from dupgate.models import Collection, PolicyVersion, utcnow
 from dupgate.policy import ACTIONS, DEFAULT_ACTIONS, TIERS, Policy
+
+__all__ = [
+    "CollectionNameTaken",
+    "InvalidPolicy",
+    "PolicyChange",
+    "UnknownCollection",
+    "collection_view",
+    "get_collection",
+    "policy_of",
+    "policy_versions",
+    "put_collection",
+    "visible_collection",
+]
 
 
 class InvalidPolicy(ValueError):
     """A policy or threshold change that cannot be applied; the message says why."""
 
 
-class UnknownCollection(LookupError):
-    """No collection by that name."""
+class CollectionNameTaken(ValueError):
+    """Another tenant has a collection by that name."""
 
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"collection {name!r} does not exist; create it with PUT /v1/collections/{name}"
+            f"the collection name {name!r} is taken (names are unique across tenants); "
+            "choose another"
         )
 
 
@@ -31,24 +48,82 @@ class PolicyChange:
     exact: float | None = None
     near: float | None = None
     actions: dict[str, str] | None = None
+    # Other collections of the same tenant that uploads are also checked against.
+    check_against: list[str] | None = None
+    # The tenant a new collection belongs to (keys over every tenant only; others use theirs).
+    tenant: str | None = None
 
 
-def put_collection(session: Session, name: str, change: PolicyChange) -> Collection:
-    """Create the collection, or apply the change to it; validated before anything is written."""
+def put_collection(session: Session, name: str, change: PolicyChange, caller: Caller) -> Collection:
+    """Create the collection, or apply the change to it as a new policy version.
+
+    Validated before anything is written; a change that changes nothing writes nothing.
+    """
     collection = session.get(Collection, name)
+    if collection is not None and not caller.sees(collection.tenant):
+        raise CollectionNameTaken(name)
+    created = collection is None
     if collection is None:
         collection = Collection(
             name=name,
+            tenant=caller.tenant_for_new(change.tenant),
             exact_threshold=DEFAULT_EXACT,
             near_threshold=DEFAULT_NEAR,
             action_exact=DEFAULT_ACTIONS["exact"],
             action_near=DEFAULT_ACTIONS["near"],
             action_unique=DEFAULT_ACTIONS["unique"],
+            check_against=[],
+            policy_version=0,
             decisions=0,
         )
+    elif change.tenant is not None and change.tenant != collection.tenant:
+        raise InvalidPolicy(
+            f"collection {name!r} belongs to tenant {collection.tenant!r}; it cannot move"
+        )
+    new = _validated(session, collection, change)
+    if not created and new == policy_of(collection):
+        return collection  # nothing changes: no new version
+    if created:
         session.add(collection)
-    exact = collection.exact_threshold if change.exact is None else change.exact
-    near = collection.near_threshold if change.near is None else change.near
+        session.flush()
+    else:
+        lock_collections(session, [name])
+    collection.exact_threshold, collection.near_threshold = new.exact_threshold, new.near_threshold
+    collection.action_exact = new.actions["exact"]
+    collection.action_near = new.actions["near"]
+    collection.action_unique = new.actions["unique"]
+    collection.check_against = list(new.check_against)
+    collection.policy_version += 1
+    collection.updated_at = utcnow()
+    session.add(
+        PolicyVersion(
+            collection=name,
+            version=collection.policy_version,
+            exact_threshold=new.exact_threshold,
+            near_threshold=new.near_threshold,
+            actions=dict(new.actions),
+            check_against=list(new.check_against),
+            actor=caller.actor,
+            created_at=collection.updated_at,
+        )
+    )
+    record_event(
+        session,
+        "collection.created" if created else "policy.changed",
+        tenant=collection.tenant,
+        actor=caller.actor,
+        collection=name,
+        data={"collection": name, "policy_version": collection.policy_version}
+        | _policy_fields(new),
+    )
+    session.flush()
+    return collection
+
+
+def _validated(session: Session, collection: Collection, change: PolicyChange) -> Policy:
+    current = policy_of(collection)
+    exact = current.exact_threshold if change.exact is None else change.exact
+    near = current.near_threshold if change.near is None else change.near
     for label, value in (("exact", exact), ("near", near)):
         if not 0.0 <= value <= 1.0:
             raise InvalidPolicy(f"thresholds.{label} must be between 0 and 1, not {value}")
@@ -57,7 +132,7 @@ def put_collection(session: Session, name: str, change: PolicyChange) -> Collect
             f"thresholds.near ({near}) must not be above thresholds.exact ({exact}): "
             "an exact duplicate is also a near one"
         )
-    actions = {t: getattr(collection, f"action_{t}") for t in TIERS}
+    actions = dict(current.actions)
     for tier, action in (change.actions or {}).items():
         if tier not in TIERS:
             raise InvalidPolicy(f"policy has no tier {tier!r}; tiers are {', '.join(TIERS)}")
@@ -71,13 +146,27 @@ def put_collection(session: Session, name: str, change: PolicyChange) -> Collect
             f"policy.unique cannot be {actions['unique']!r}: a unique image has nothing to "
             "link to or overwrite"
         )
-    collection.exact_threshold, collection.near_threshold = exact, near
-    collection.action_exact = actions["exact"]
-    collection.action_near = actions["near"]
-    collection.action_unique = actions["unique"]
-    collection.updated_at = utcnow()
-    session.flush()
-    return collection
+    others = current.check_against if change.check_against is None else change.check_against
+    others = sorted(set(others))
+    for other in others:
+        row = session.get(Collection, other)
+        if other == collection.name:
+            raise InvalidPolicy(
+                "check_against names the collection itself; it is always checked, list only "
+                "the others"
+            )
+        if row is None or row.tenant != collection.tenant:
+            raise InvalidPolicy(
+                f"check_against: collection {other!r} does not exist in tenant "
+                f"{collection.tenant!r}"
+            )
+    if others and "overwrite" in actions.values():
+        raise InvalidPolicy(
+            "overwrite replaces an image of this collection, so it cannot be combined with "
+            "check_against (the best match may be in another collection); use link, reject "
+            "or hold"
+        )
+    return Policy(exact, near, actions, tuple(others), version=collection.policy_version)
 
 
 def get_collection(session: Session, name: str) -> Collection:
@@ -88,42 +177,71 @@ def get_collection(session: Session, name: str) -> Collection:
     return collection
 
 
+def visible_collection(session: Session, caller: Caller, name: str) -> Collection:
+    """The collection if the caller may see it; UnknownCollection otherwise (never 'forbidden')."""
+    collection = session.get(Collection, name)
+    if collection is None or not caller.sees(collection.tenant):
+        raise UnknownCollection(name)
+    return collection
+
+
+def visible_collections(session: Session, caller: Caller) -> list[Collection]:
+    """Every collection the caller may see, by name."""
+    query = select(Collection).order_by(Collection.name)
+    if not caller.all_tenants:
+        query = query.where(Collection.tenant == caller.tenant)
+    return list(session.scalars(query))
+
+
 def policy_of(collection: Collection) -> Policy:
-    """The collection's policy as a plain value."""
+    """The collection's current policy as a plain value."""
     return Policy(
         collection.exact_threshold,
         collection.near_threshold,
         {t: getattr(collection, f"action_{t}") for t in TIERS},
+        tuple(collection.check_against or ()),
+        version=collection.policy_version,
     )
 
 
-def lock_for_decision(session: Session, name: str) -> Collection:
-    """Take the collection's row lock until the transaction ends and return the collection.
-
-    Deciding is serialized per collection so that two copies arriving at once cannot both be
-    accepted. On PostgreSQL the UPDATE locks the row until commit, and the index replay that
-    follows (READ COMMITTED) sees every earlier commit. On SQLite every transaction already
-    holds the database's write lock from its start (BEGIN IMMEDIATE, see dupgate.db).
-    """
-    result = session.execute(
-        update(Collection)
-        .where(Collection.name == name)
-        .values(decisions=Collection.decisions + 1)
-        .execution_options(synchronize_session=False)
+def policy_versions(session: Session, name: str) -> list[PolicyVersion]:
+    """Every version of a collection's policy, newest first."""
+    return list(
+        session.scalars(
+            select(PolicyVersion)
+            .where(PolicyVersion.collection == name)
+            .order_by(PolicyVersion.version.desc())
+        )
     )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise UnknownCollection(name)
-    collection = session.get(Collection, name, populate_existing=True)
-    assert collection is not None
-    return collection
+
+
+def _policy_fields(policy: Policy) -> dict[str, Any]:
+    return {
+        "thresholds": {"exact": policy.exact_threshold, "near": policy.near_threshold},
+        "policy": dict(policy.actions),
+        "check_against": list(policy.check_against),
+    }
 
 
 def collection_view(collection: Collection) -> dict[str, Any]:
     """The collection as the API shows it."""
     return {
         "name": collection.name,
-        "thresholds": {"exact": collection.exact_threshold, "near": collection.near_threshold},
-        "policy": {t: getattr(collection, f"action_{t}") for t in TIERS},
-        "created_at": collection.created_at.isoformat(),
-        "updated_at": collection.updated_at.isoformat(),
+        "tenant": collection.tenant,
+        "policy_version": collection.policy_version,
+        **_policy_fields(policy_of(collection)),
+        "created_at": iso(collection.created_at),
+        "updated_at": iso(collection.updated_at),
+    }
+
+
+def policy_version_view(row: PolicyVersion) -> dict[str, Any]:
+    """One version of a policy, with who made it and when."""
+    return {
+        "version": row.version,
+        "thresholds": {"exact": row.exact_threshold, "near": row.near_threshold},
+        "policy": row.actions,
+        "check_against": row.check_against,
+        "actor": row.actor,
+        "created_at": iso(row.created_at),
     }

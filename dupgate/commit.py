@@ -5,10 +5,14 @@ before the transaction commits, so a crash leaves at worst an unreferenced blob,
 that points at missing or different bytes; the staging blob is removed only after the commit.
 """
 
+from typing import Any
+
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
-from dupgate.models import Image, IndexChange, Upload, utcnow
+from dupgate.events import record_event
+from dupgate.models import Collection, Image, IndexChange, Upload, utcnow
 from dupgate.policy import Decision
 from dupgate.storage import BlobStore
 
@@ -115,10 +119,11 @@ def _overwrite_image(
     return image.id, old_key if old_key != image.blob_key else None
 
 
-def delete_image(session: Session, image: Image) -> list[str]:
+def delete_image(session: Session, image: Image, actor: str) -> list[str]:
     """Remove an image, and the link records that point at it, from the database and the index.
 
-    Returns the blob keys to delete once the transaction has committed.
+    Its features stay (they are keyed by content and may be shared, or blocked). Returns the
+    blob keys to delete once the transaction has committed.
     """
     if image.linked_to is None:
         session.add(
@@ -126,7 +131,49 @@ def delete_image(session: Session, image: Image) -> list[str]:
                 collection=image.collection, image_id=image.id, op="remove", sha256=image.sha256
             )
         )
-    session.query(Image).filter(Image.linked_to == image.id).delete()
+    links = list(session.scalars(select(Image.id).where(Image.linked_to == image.id)))
+    session.execute(delete(Image).where(Image.linked_to == image.id))
     keys = [image.blob_key] if image.blob_key else []
+    _image_event(session, "image.deleted", image, actor, links_deleted=links)
     session.delete(image)
     return keys
+
+
+def link_existing(session: Session, image: Image, target: Image, actor: str) -> list[str]:
+    """Turn a committed image into a link record pointing at `target`, as a `link` decision
+    would have made it: its blob goes, it leaves the index, and links to it follow it. A link
+    record is pointed at `target` instead.
+
+    Returns the blob keys to delete once the transaction has committed.
+    """
+    assert target.linked_to is None and image.id != target.id
+    if image.linked_to is None:
+        session.add(
+            IndexChange(
+                collection=image.collection, image_id=image.id, op="remove", sha256=image.sha256
+            )
+        )
+    session.execute(update(Image).where(Image.linked_to == image.id).values(linked_to=target.id))
+    keys = [image.blob_key] if image.blob_key else []
+    image.linked_to, image.blob_key = target.id, None
+    image.updated_at = utcnow()
+    _image_event(session, "image.linked", image, actor, linked_to=target.id)
+    return keys
+
+
+def _image_event(session: Session, type: str, image: Image, actor: str, **data: Any) -> None:
+    collection = session.get(Collection, image.collection)
+    assert collection is not None
+    record_event(
+        session,
+        type,
+        tenant=collection.tenant,
+        actor=actor,
+        collection=image.collection,
+        data={
+            "image_id": image.id,
+            "collection": image.collection,
+            "external_id": image.external_id,
+            **data,
+        },
+    )

@@ -9,6 +9,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -23,22 +24,36 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite gives them back without a zone)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class Collection(Base):
-    """A set of images that uploads are checked against, with its policy and thresholds."""
+    """A set of images that uploads are checked against, with its current policy.
+
+    Names are unique across tenants, like bucket names: a tenant never sees another's
+    collection, only that a name is taken.
+    """
 
     __tablename__ = "collections"
 
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100), index=True)
     exact_threshold: Mapped[float] = mapped_column(Float)
     near_threshold: Mapped[float] = mapped_column(Float)
     action_exact: Mapped[str] = mapped_column(String(20))
     action_near: Mapped[str] = mapped_column(String(20))
     action_unique: Mapped[str] = mapped_column(String(20))
-    # Bumped by every decision: the UPDATE takes the row lock that serializes deciders.
+    # Other collections of the same tenant that uploads are also checked against.
+    check_against: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The PolicyVersion these columns hold; every change writes a new one.
+    policy_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Bumped by every decision and event: the UPDATE takes the row lock that serializes them.
     decisions: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -61,12 +76,18 @@ class Upload(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     staging_key: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The API key that sent it (None for the bootstrap key): `upload` keys read only their own.
+    key_id: Mapped[str | None] = mapped_column(String(36))
 
     action: Mapped[str | None] = mapped_column(String(20))
     tier: Mapped[str | None] = mapped_column(String(20))
     image_id: Mapped[str | None] = mapped_column(String(36))
     matches: Mapped[list[Any]] = mapped_column(JSON, default=list)
     reason: Mapped[str | None] = mapped_column(Text)
+    policy_version: Mapped[int | None] = mapped_column(Integer)
+    # Set when a person completed a held upload.
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -117,6 +138,8 @@ class IndexChange(Base):
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     collection: Mapped[str] = mapped_column(String(200), index=True)
+    # "images": the collection's committed images; "blocked": its blocklist (image_id = block id).
+    kind: Mapped[str] = mapped_column(String(10), default="images")
     image_id: Mapped[str] = mapped_column(String(36))
     op: Mapped[str] = mapped_column(String(10))  # add|remove
     sha256: Mapped[str | None] = mapped_column(String(64))
@@ -124,11 +147,137 @@ class IndexChange(Base):
 
 
 class ApiKey(Base):
-    """An API key, stored only as its SHA-256."""
+    """An API key of one tenant ("*": every tenant), stored only as its SHA-256."""
 
     __tablename__ = "api_keys"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
+    tenant: Mapped[str] = mapped_column(String(100), index=True)
+    scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PolicyVersion(Base):
+    """One version of a collection's policy, kept forever: decisions name the one they used."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (UniqueConstraint("collection", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    collection: Mapped[str] = mapped_column(ForeignKey("collections.name"))
+    version: Mapped[int] = mapped_column(Integer)
+    exact_threshold: Mapped[float] = mapped_column(Float)
+    near_threshold: Mapped[float] = mapped_column(Float)
+    actions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    check_against: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Event(Base):
+    """The audit trail and the webhook outbox: written in the transaction of what it reports.
+
+    Events of one collection are written under its row lock, so `seq` is their commit order.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_tenant_seq", "tenant", "seq"),)
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    tenant: Mapped[str] = mapped_column(String(100))
+    collection: Mapped[str | None] = mapped_column(String(200), index=True)
+    type: Mapped[str] = mapped_column(String(50))
+    actor: Mapped[str] = mapped_column(String(100))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Webhook(Base):
+    """A tenant's endpoint that receives its events, signed with its secret."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    # Kept as given: signing needs it. Rotate by registering a new webhook.
+    secret: Mapped[str] = mapped_column(String(500))
+    events: Mapped[list[Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDelivery(Base):
+    """One event on its way to one webhook; delivered in order within its stream.
+
+    The stream is the event's collection ("" for tenant-wide events): a delivery is sent only
+    when every earlier delivery of its stream has been delivered or given up on.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_stream", "webhook_id", "stream", "status", "event_seq"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id"))
+    event_seq: Mapped[int] = mapped_column(ForeignKey("events.seq"))
+    stream: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))  # pending|delivered|dead|cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Held by the worker sending it, so that no two send the same stream at once.
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookAttempt(Base):
+    """One HTTP request of a delivery: what came back, how long it took, what went wrong."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class BlockedImage(Base):
+    """A picture that later uploads must not match: its features outlive the image itself."""
+
+    __tablename__ = "blocked_images"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    collection: Mapped[str] = mapped_column(ForeignKey("collections.name"), index=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("image_features.sha256"))
+    # The image it was taken from, if any (it may have been deleted since).
+    image_id: Mapped[str | None] = mapped_column(String(36))
+    filename: Mapped[str | None] = mapped_column(String(500))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NotDuplicate(Base):
+    """Two pictures (by the SHA-256 of their bytes) a person said are not duplicates."""
+
+    __tablename__ = "not_duplicates"
+    __table_args__ = (UniqueConstraint("tenant", "sha256_a", "sha256_b"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(100))
+    # sha256_a < sha256_b, so each pair is stored once.
+    sha256_a: Mapped[str] = mapped_column(String(64), index=True)
+    sha256_b: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

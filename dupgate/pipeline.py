@@ -64,7 +64,7 @@ def run_upload(
             with transaction() as session:
                 failed = session.get(Upload, upload_id)
                 assert failed is not None
-                fail_upload(failed, f"analysis_failed: {type(e).__name__}: {e}")
+                fail_upload(session, failed, f"analysis_failed: {type(e).__name__}: {e}")
             return
         else:
             with transaction() as session:

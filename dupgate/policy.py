@@ -24,6 +24,20 @@ class Policy:
     exact_threshold: float
     near_threshold: float
     actions: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
+    # Other collections of the same tenant that uploads are also checked against.
+    check_against: tuple[str, ...] = ()
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class BlockedMatch:
+    """A blocklist entry the upload matches: it is rejected, whatever the policy says."""
+
+    block_id: str
+    reason: str
+    score: float
+    tier: str
+    image_id: str | None = None  # the image it was blocked from, if any (may be deleted)
 
 
 @dataclass(frozen=True)
@@ -42,8 +56,15 @@ class Decision:
         return OUTCOME[self.action]
 
 
-def decide(matches: list[Match], policy: Policy) -> Decision:
-    """Apply the policy to the matches (best first)."""
+def decide(matches: list[Match], policy: Policy, blocked: BlockedMatch | None = None) -> Decision:
+    """Apply the policy to the matches (best first); a blocked match overrides the policy."""
+    if blocked is not None:
+        source = f"image {blocked.image_id}" if blocked.image_id else "a blocked file"
+        reason = (
+            f"blocked: {blocked.reason} ({blocked.tier} duplicate of {source}, "
+            f"block {blocked.block_id}, score {blocked.score:.3f})"
+        )
+        return Decision("reject", blocked.tier, tuple(matches), reason)
     if not matches:
         return Decision(policy.actions["unique"], "unique", (), "no duplicate found")
     best = matches[0]

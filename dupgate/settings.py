@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     # Uploads still `queued` or `processing` this long after their last change are re-enqueued.
     stale_upload_seconds: int = 900
 
+    # Webhook deliveries: the first retry after about this many seconds, doubling up to the
+    # interval cap, until the window has passed (then the delivery is dead).
+    webhook_retry_base_seconds: float = 10.0
+    webhook_retry_max_interval_seconds: float = 3600.0
+    webhook_retry_window_seconds: float = 24 * 3600.0
+    webhook_timeout_seconds: float = 10.0
+    # How often beat looks for deliveries that are due (retries, and any lost signal).
+    webhook_sweep_seconds: float = 5.0
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":
         # Defaults that are fine on a laptop are mistakes in production: say which, at start.

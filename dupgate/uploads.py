@@ -15,11 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features, InvalidImage
-from dupgate.collections import get_collection, lock_for_decision, policy_of
+from dupgate.blocklist import blocked_match
+from dupgate.collections import get_collection, policy_of
 from dupgate.commit import commit_decision
+from dupgate.events import SYSTEM, iso, record_event
+from dupgate.locking import lock_collections
 from dupgate.matching.find import Match, find_matches
-from dupgate.models import Image, ImageFeatures, Upload, utcnow
-from dupgate.policy import decide, invalid_image
+from dupgate.models import Collection, Image, ImageFeatures, Upload, utcnow
+from dupgate.not_duplicates import not_duplicates_of
+from dupgate.policy import BlockedMatch, decide, invalid_image
 from dupgate.storage import BlobStore
 from index.registry import IndexRegistry
 
@@ -40,6 +44,7 @@ class NewUpload:
     external_id: str | None = None
     labels: tuple[str, ...] = ()
     idempotency_key: str | None = None
+    key_id: str | None = None  # the API key that sent it
 
 
 def new_upload_id() -> str:
@@ -78,6 +83,7 @@ def create_upload(session: Session, upload_id: str, new: NewUpload) -> tuple[Upl
         idempotency_key=new.idempotency_key,
         staging_key=new.staging_key,
         attempts=0,
+        key_id=new.key_id,
         matches=[],
     )
     session.add(upload)
@@ -94,6 +100,7 @@ def begin_processing(session: Session, upload_id: str, max_attempts: int) -> Upl
         return None
     if upload.attempts >= max_attempts:
         fail_upload(
+            session,
             upload,
             f"processing_failed: gave up after {upload.attempts} attempts "
             "(the worker crashed or timed out each time)",
@@ -105,11 +112,20 @@ def begin_processing(session: Session, upload_id: str, max_attempts: int) -> Upl
     return upload
 
 
-def fail_upload(upload: Upload, reason: str) -> None:
-    """End the upload as `failed` with a reason the user can read."""
+def fail_upload(session: Session, upload: Upload, reason: str) -> None:
+    """End the upload as `failed` with a reason the user can read, and say so in the trail."""
     upload.status = "failed"
     upload.reason = reason
     upload.updated_at = upload.decided_at = utcnow()
+    collection = get_collection(session, upload.collection)
+    record_event(
+        session,
+        "upload.failed",
+        tenant=collection.tenant,
+        actor=SYSTEM,
+        collection=upload.collection,
+        data={"upload_id": upload.id, "external_id": upload.external_id, "reason": reason},
+    )
 
 
 def stored_features(session: Session, sha256: str, version: int) -> Features | None:
@@ -133,14 +149,37 @@ def save_features(session: Session, features: Features) -> None:
         pass  # another worker stored the same bytes' features first: same values
 
 
-def match(
-    session: Session, registry: IndexRegistry, collection: str, features: Features
-) -> list[Match]:
-    """The committed images of the collection that duplicate `features`, best first."""
-    settings = get_collection(session, collection)
-    index = registry.synced(session, collection)
-    candidates = [(entry.image_id, entry.features) for entry in index.candidates(features)]
-    return find_matches(features, candidates, settings.exact_threshold, settings.near_threshold)
+@dataclass(frozen=True)
+class Found:
+    """What an image duplicates: committed images (best first) and any blocklist entry."""
+
+    matches: list[Match]
+    blocked: BlockedMatch | None
+
+
+def find_duplicates(
+    session: Session, registry: IndexRegistry, collection: Collection, features: Features
+) -> Found:
+    """The images of the collection, and of those it is checked against, that `features` duplicates.
+
+    Pairs a person said are not duplicates are left out; the blocklists of the same
+    collections are searched too.
+    """
+    policy = policy_of(collection)
+    names = [collection.name, *policy.check_against]
+    excluded = not_duplicates_of(session, collection.tenant, features.sha256)
+    matches: list[Match] = []
+    for name in names:
+        index = registry.synced(session, name)
+        candidates = [
+            (entry.image_id, entry.features)
+            for entry in index.candidates(features)
+            if entry.features.sha256 not in excluded
+        ]
+        matches += find_matches(features, candidates, policy.exact_threshold, policy.near_threshold)
+    matches.sort(key=lambda m: (-m.score, m.image_id))
+    blocked = blocked_match(session, registry, names, features, policy, excluded)
+    return Found(matches, blocked)
 
 
 def decide_upload(
@@ -153,40 +192,74 @@ def decide_upload(
     """Under the collection lock: match, decide and commit once. Returns blobs to delete after.
 
     A redelivered task finds the upload decided and does nothing, also when both deliveries
-    run at once: the status is read again after the lock is taken.
+    run at once: the status is read again after the lock is taken. The collections the upload
+    is checked against are locked too, so that nothing is committed to them meanwhile.
     """
     name = session.scalar(select(Upload.collection).where(Upload.id == upload_id))
     if name is None:
         return []
-    collection = lock_for_decision(session, name)
+    checked = get_collection(session, name).check_against or []
+    collection = lock_collections(session, [name, *checked])[name]
+    missing = set(collection.check_against or []) - {name, *checked}
+    if missing:  # the policy changed between the read and the lock
+        lock_collections(session, missing)
     upload = session.get(Upload, upload_id, populate_existing=True)
     if upload is None or upload.status in ("decided", "failed"):
         return []
+    policy = policy_of(collection)
     if isinstance(features, InvalidImage):
-        return commit_decision(
-            session, store, upload, None, invalid_image(features.reason, features.message)
-        )
-    matches = match(session, registry, upload.collection, features)
-    decision = decide(matches, policy_of(collection))
-    obsolete = commit_decision(session, store, upload, features, decision)
-    upload.matches = describe_matches(session, matches)
+        decision = invalid_image(features.reason, features.message)
+        obsolete = commit_decision(session, store, upload, None, decision)
+    else:
+        found = find_duplicates(session, registry, collection, features)
+        decision = decide(found.matches, policy, found.blocked)
+        obsolete = commit_decision(session, store, upload, features, decision)
+        upload.matches = describe_matches(session, found.matches)
+    upload.policy_version = policy.version
+    record_event(
+        session,
+        "upload.decided",
+        tenant=collection.tenant,
+        actor=SYSTEM,
+        collection=name,
+        data=upload_event_data(upload),
+    )
     return obsolete
 
 
 def describe_matches(session: Session, matches: list[Match]) -> list[dict[str, Any]]:
-    """Matches as JSON-ready dicts, with each image's external id."""
+    """Matches as JSON-ready dicts, with each image's collection and external id."""
     ids = [m.image_id for m in matches]
-    rows = session.execute(select(Image.id, Image.external_id).where(Image.id.in_(ids))).all()
-    external = {image_id: external_id for image_id, external_id in rows}
+    rows = session.execute(
+        select(Image.id, Image.collection, Image.external_id).where(Image.id.in_(ids))
+    ).all()
+    known = {image_id: (collection, external_id) for image_id, collection, external_id in rows}
     return [
         {
             "image_id": m.image_id,
-            "external_id": external.get(m.image_id),
+            "collection": known.get(m.image_id, (None, None))[0],
+            "external_id": known.get(m.image_id, (None, None))[1],
             "score": m.score,
             "tier": m.tier,
         }
         for m in matches
     ]
+
+
+def decision_view(upload: Upload) -> dict[str, Any]:
+    """A decided upload's decision, as the API and the webhooks show it."""
+    view = {
+        "action": upload.action,
+        "tier": upload.tier,
+        "image_id": upload.image_id,
+        "matches": upload.matches,
+        "reason": upload.reason,
+        "policy_version": upload.policy_version,
+    }
+    if upload.reviewed_at is not None:
+        view["reviewed_by"] = upload.reviewed_by
+        view["reviewed_at"] = iso(upload.reviewed_at)
+    return view
 
 
 def upload_view(upload: Upload) -> dict[str, Any]:
@@ -196,19 +269,23 @@ def upload_view(upload: Upload) -> dict[str, Any]:
         "collection": upload.collection,
         "status": upload.status,
         "external_id": upload.external_id,
-        "created_at": upload.created_at.isoformat(),
+        "created_at": iso(upload.created_at),
     }
     if upload.status == "decided":
-        view["decision"] = {
-            "action": upload.action,
-            "tier": upload.tier,
-            "image_id": upload.image_id,
-            "matches": upload.matches,
-            "reason": upload.reason,
-        }
+        view["decision"] = decision_view(upload)
     elif upload.status == "failed":
         view["reason"] = upload.reason
     return view
+
+
+def upload_event_data(upload: Upload) -> dict[str, Any]:
+    """The ids and the decision an `upload.*` event carries."""
+    return {
+        "upload_id": upload.id,
+        "collection": upload.collection,
+        "external_id": upload.external_id,
+        "decision": decision_view(upload),
+    }
 
 
 def stale_upload_ids(

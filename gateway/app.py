@@ -6,20 +6,43 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from dupgate import __doc__ as about
-from dupgate.collections import InvalidPolicy, UnknownCollection
+from dupgate.blocklist import InvalidBlock, UnknownBlock
+from dupgate.collections import CollectionNameTaken, InvalidPolicy, UnknownCollection
+from dupgate.events import on_webhooks_due
 from dupgate.formats import UnsupportedFile
+from dupgate.keys import Forbidden, InvalidKeyRequest
+from dupgate.review import InvalidReview, NotReviewable
 from dupgate.settings import get_settings
 from dupgate.uploads import IdempotencyConflict
-from gateway.deps import require_key
-from gateway.routes import collections, images, uploads
+from dupgate.webhooks import InvalidWebhook, UnknownWebhook
+from gateway.deps import caller
+from gateway.routes import (
+    blocklist,
+    collections,
+    events,
+    images,
+    keys,
+    review,
+    uploads,
+    webhooks,
+)
 from gateway.staging import BadForm, BodyTooLarge
 
 # Domain errors whose message is already the answer: the HTTP status and a stable code.
 ERRORS: dict[type[Exception], tuple[int, str]] = {
     UnknownCollection: (404, "unknown_collection"),
+    CollectionNameTaken: (409, "collection_name_taken"),
     InvalidPolicy: (422, "invalid_policy"),
     BadForm: (422, "bad_form"),
     IdempotencyConflict: (409, "idempotency_conflict"),
+    Forbidden: (403, "forbidden"),
+    InvalidKeyRequest: (422, "invalid_key_request"),
+    NotReviewable: (409, "not_reviewable"),
+    InvalidReview: (422, "invalid_review"),
+    InvalidBlock: (422, "invalid_block"),
+    UnknownBlock: (404, "unknown_block"),
+    InvalidWebhook: (422, "invalid_webhook"),
+    UnknownWebhook: (404, "unknown_webhook"),
 }
 
 
@@ -40,8 +63,10 @@ def _error_handler(
 def create_app() -> FastAPI:
     """Build the gateway."""
     app = FastAPI(title="dupgate", description=about or "", version="0.1.0")
-    for router in (collections.router, uploads.router, images.router):
-        app.include_router(router, prefix="/v1", dependencies=[Depends(require_key)])
+    routers = (collections, uploads, images, review, blocklist, events, webhooks, keys)
+    for module in routers:
+        app.include_router(module.router, prefix="/v1", dependencies=[Depends(caller)])
+    on_webhooks_due(_deliver_webhooks)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -60,6 +85,13 @@ def create_app() -> FastAPI:
         return error(413, "too_large", f"the file is larger than the limit of {limit} bytes")
 
     return app
+
+
+def _deliver_webhooks() -> None:
+    # Imported here so that importing the gateway does not connect to the broker.
+    from workers.tasks import deliver_webhooks
+
+    deliver_webhooks.delay()
 
 
 app = create_app()

@@ -1,13 +1,13 @@
-"""Request dependencies: the database session, the process's services and the API key check."""
+"""Request dependencies: the database session, the process's services and who calls (key, scope)."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from dupgate.db import get_sessionmaker
-from dupgate.keys import is_valid
+from dupgate.keys import Caller, authenticate
 from dupgate.services import Services, get_services
 
 
@@ -36,8 +36,8 @@ def session(services: ServicesDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(session, scope="function")]
 
 
-def require_key(request: Request, services: ServicesDep) -> None:
-    """Every /v1 endpoint needs `Authorization: Bearer <key>`."""
+def caller(request: Request, services: ServicesDep) -> Caller:
+    """Who calls: every /v1 endpoint needs `Authorization: Bearer <key>`."""
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key:
         raise HTTPException(
@@ -47,8 +47,26 @@ def require_key(request: Request, services: ServicesDep) -> None:
         )
     s = get_sessionmaker(services.database_url)()
     try:
-        valid = is_valid(s, key.strip(), services.settings.bootstrap_key)
+        found = authenticate(s, key.strip(), services.settings.bootstrap_key)
     finally:
         s.close()
-    if not valid:
+    if found is None:
         raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def _with_scope(scope: str) -> Callable[[Caller], Caller]:
+    def check(who: CallerDep) -> Caller:
+        who.require(scope)
+        return who
+
+    return check
+
+
+# The caller, once it is known to have the scope (403 otherwise); admin has every scope.
+UploadCaller = Annotated[Caller, Depends(_with_scope("upload"))]
+ReadCaller = Annotated[Caller, Depends(_with_scope("read"))]
+AdminCaller = Annotated[Caller, Depends(_with_scope("admin"))]

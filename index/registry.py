@@ -1,8 +1,9 @@
 """Per-process cache of collection indexes, caught up from the database's change log."""
 
 import threading
+from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
@@ -18,28 +19,61 @@ class IndexRegistry:
     """
 
     def __init__(self) -> None:
-        self._indexes: dict[str, CollectionIndex] = {}
+        self._indexes: dict[tuple[str, str], CollectionIndex] = {}
         self._lock = threading.Lock()
 
-    def synced(self, session: Session, collection: str) -> CollectionIndex:
-        """The collection's index with every committed change applied."""
+    def synced(self, session: Session, collection: str, kind: str = "images") -> CollectionIndex:
+        """The collection's index with every committed change applied.
+
+        `kind` is "images" for its committed images, "blocked" for its blocklist.
+        """
         with self._lock:
-            index = self._indexes.setdefault(collection, CollectionIndex())
+            index = self._indexes.setdefault((collection, kind), CollectionIndex())
             rows = session.execute(
                 select(IndexChange, ImageFeatures.data)
                 .outerjoin(ImageFeatures, ImageFeatures.sha256 == IndexChange.sha256)
-                .where(IndexChange.collection == collection, IndexChange.seq > index.last_seq)
+                .where(
+                    IndexChange.collection == collection,
+                    IndexChange.kind == kind,
+                    IndexChange.seq > index.last_seq,
+                )
                 .order_by(IndexChange.seq)
             ).all()
-            for change, data in rows:
-                if change.op == "add":
-                    index.add(change.seq, change.image_id, Features.from_bytes(data))
-                else:
-                    index.remove(change.image_id)
-                index.last_seq = change.seq
+            _replay(index, rows)
             return index
 
     def drop(self, collection: str) -> None:
-        """Forget a collection's cached index (it is rebuilt on next use)."""
+        """Forget a collection's cached indexes (they are rebuilt on next use)."""
         with self._lock:
-            self._indexes.pop(collection, None)
+            for kind in ("images", "blocked"):
+                self._indexes.pop((collection, kind), None)
+
+
+def _replay(index: CollectionIndex, rows: Sequence[Row[IndexChange, bytes]]) -> None:
+    """Apply changes in order, inserting runs of additions in one multi-threaded batch.
+
+    A new process replays a whole collection this way: 100,000 images one `add` at a time take
+    minutes on one core, in batches they take seconds on every core.
+    """
+    batch: list[tuple[int, str, Features]] = []
+    in_batch: set[str] = set()
+
+    def flush() -> None:
+        if batch:
+            index.add_many(batch)
+            index.last_seq = batch[-1][0]
+            batch.clear()
+            in_batch.clear()
+
+    for change, data in rows:
+        # An image added twice in one run (an overwrite) starts a new batch.
+        if change.op != "add" or change.image_id in in_batch:
+            flush()
+        if change.op == "add":
+            assert data is not None, "an added image has stored features"
+            batch.append((change.seq, change.image_id, Features.from_bytes(data)))
+            in_batch.add(change.image_id)
+        else:
+            index.remove(change.image_id)
+            index.last_seq = change.seq
+    flush()

@@ -29,8 +29,18 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": settings.task_visibility_timeout},
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
+    # Webhook deliveries wait on other hosts' answers: on a queue of their own, so that a slow
+    # receiver never holds up uploads when workers are started for one queue only.
+    task_routes={
+        "workers.tasks.deliver_webhooks": {"queue": "webhooks"},
+        "workers.tasks.deliver_webhook_stream": {"queue": "webhooks"},
+    },
     beat_schedule={
-        "requeue-stale-uploads": {"task": "workers.tasks.requeue_stale_uploads", "schedule": 60.0}
+        "requeue-stale-uploads": {"task": "workers.tasks.requeue_stale_uploads", "schedule": 60.0},
+        "deliver-webhooks": {
+            "task": "workers.tasks.deliver_webhooks",
+            "schedule": settings.webhook_sweep_seconds,
+        },
     },
 )
 

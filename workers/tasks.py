@@ -1,17 +1,22 @@
 """Tasks: each loads by id and calls the domain; idempotent, so redelivery is harmless."""
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
+from celery import Task
 from celery.signals import worker_ready
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from dupgate.db import session_scope
+from dupgate.events import on_webhooks_due
 from dupgate.pipeline import run_upload
 from dupgate.services import get_services
 from dupgate.uploads import stale_upload_ids
+from dupgate.webhooks import RetryPolicy, deliver_stream, due_streams, post
 from workers.app import app
 
 log = logging.getLogger(__name__)
@@ -42,15 +47,54 @@ def process_upload(upload_id: str) -> None:
 @app.task
 def requeue_stale_uploads() -> int:
     """Enqueue again the uploads whose message was lost (e.g. enqueue failed after commit)."""
+    seconds = get_services().settings.stale_upload_seconds
+    return _requeue(stale_upload_ids, seconds, process_upload, "uploads")
+
+
+@app.task
+def deliver_webhooks() -> int:
+    """Start a delivery task for every webhook stream with something due (beat runs it too)."""
     services = get_services()
-    age = timedelta(seconds=services.settings.stale_upload_seconds)
     with session_scope(services.database_url) as session:
-        ids = stale_upload_ids(session, age)
-    for upload_id in ids:
-        process_upload.delay(upload_id)
+        streams = due_streams(session)
+    for webhook_id, stream in streams:
+        deliver_webhook_stream.delay(webhook_id, stream)
+    return len(streams)
+
+
+@app.task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def deliver_webhook_stream(webhook_id: str, stream: str) -> int:
+    """Send one stream's due deliveries in order; a second task on the same stream does nothing."""
+    services = get_services()
+    settings = services.settings
+    retry = RetryPolicy(
+        settings.webhook_retry_base_seconds,
+        settings.webhook_retry_max_interval_seconds,
+        settings.webhook_retry_window_seconds,
+    )
+    return deliver_stream(
+        partial(session_scope, services.database_url),
+        partial(post, timeout=settings.webhook_timeout_seconds),
+        webhook_id,
+        stream,
+        retry,
+    )
+
+
+def _requeue(
+    find: Callable[[Session, timedelta], list[str]], seconds: int, task: Task, what: str
+) -> int:
+    with session_scope(get_services().database_url) as session:
+        ids = find(session, timedelta(seconds=seconds))
+    for found in ids:
+        task.delay(found)
     if ids:
-        log.warning("re-enqueued %d stale uploads", len(ids))
+        log.warning("re-enqueued %d stale %s", len(ids), what)
     return len(ids)
+
+
+# Events written by tasks (decisions) are delivered as soon as their transaction commits.
+on_webhooks_due(deliver_webhooks.delay)
 
 
 @worker_ready.connect

@@ -1,17 +1,22 @@
-"""Committed images: metadata, content, and deletion (from storage and the index)."""
+"""Committed images: metadata, content, deletion (from storage and the index) and blocking."""
 
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dupgate.collections import lock_for_decision
+from dupgate.blocklist import block_image, block_view
 from dupgate.commit import delete_image
 from dupgate.db import session_scope
-from dupgate.models import Image
-from gateway.deps import ServicesDep, SessionDep
+from dupgate.events import iso
+from dupgate.keys import Caller
+from dupgate.locking import lock_collections
+from dupgate.models import Collection, Image
+from dupgate.services import Services
+from gateway.deps import AdminCaller, ReadCaller, ServicesDep, SessionDep
 
 router = APIRouter(tags=["images"])
 
@@ -25,17 +30,25 @@ MEDIA_TYPES = {
 }
 
 
-def _image(session: Session, image_id: str) -> Image:
+def visible_image(session: Session, caller: Caller, image_id: str) -> Image:
+    """The image if the caller's tenant owns it; 404 otherwise."""
     image = session.get(Image, image_id)
-    if image is None:
+    collection = session.get(Collection, image.collection) if image else None
+    if image is None or collection is None or not caller.sees(collection.tenant):
         raise HTTPException(404, f"no image with id {image_id}")
     return image
 
 
+def stream_blob(services: Services, key: str, media_type: str) -> StreamingResponse:
+    """A stored blob as a streamed response."""
+    f = services.store.open(key)
+    return StreamingResponse(iter(lambda: f.read(1 << 16), b""), media_type=media_type)
+
+
 @router.get("/images/{image_id}")
-def get_image(image_id: str, session: SessionDep) -> dict[str, Any]:
+def get_image(image_id: str, session: SessionDep, caller: ReadCaller) -> dict[str, Any]:
     """An image's metadata, labels and links."""
-    image = _image(session, image_id)
+    image = visible_image(session, caller, image_id)
     links = list(session.scalars(select(Image.id).where(Image.linked_to == image.id)))
     return {
         "image_id": image.id,
@@ -51,33 +64,51 @@ def get_image(image_id: str, session: SessionDep) -> dict[str, Any]:
         "linked_to": image.linked_to,
         "links": links,
         "upload_id": image.upload_id,
-        "created_at": image.created_at.isoformat(),
+        "created_at": iso(image.created_at),
         "content_url": f"/v1/images/{image.linked_to or image.id}/content",
     }
 
 
 @router.get("/images/{image_id}/content")
-def get_content(image_id: str, session: SessionDep, services: ServicesDep) -> StreamingResponse:
+def get_content(
+    image_id: str, session: SessionDep, services: ServicesDep, caller: ReadCaller
+) -> StreamingResponse:
     """The image's bytes (a link record serves the image it links to)."""
-    image = _image(session, image_id)
+    image = visible_image(session, caller, image_id)
     if image.linked_to is not None:
-        image = _image(session, image.linked_to)
+        image = visible_image(session, caller, image.linked_to)
     assert image.blob_key is not None
-    f = services.store.open(image.blob_key)
-    return StreamingResponse(
-        iter(lambda: f.read(1 << 16), b""),
-        media_type=MEDIA_TYPES.get(image.format, "application/octet-stream"),
-        background=None,
+    return stream_blob(
+        services, image.blob_key, MEDIA_TYPES.get(image.format, "application/octet-stream")
     )
 
 
 @router.delete("/images/{image_id}", status_code=204)
-def delete(image_id: str, services: ServicesDep) -> None:
-    """Remove an image (and the link records pointing at it) from storage, database and index."""
+def delete(image_id: str, services: ServicesDep, caller: AdminCaller) -> None:
+    """Remove an image (and the link records pointing at it) from storage, database and index.
+
+    Its features are kept, so a blocked picture stays blocked after its image is deleted.
+    """
     with session_scope(services.database_url) as session:
-        lock_for_decision(session, _image(session, image_id).collection)
+        lock_collections(session, [visible_image(session, caller, image_id).collection])
         # Read again under the lock: a concurrent delete may have won.
         session.expire_all()
-        obsolete = delete_image(session, _image(session, image_id))
+        obsolete = delete_image(session, visible_image(session, caller, image_id), caller.actor)
     for key in obsolete:
         services.store.delete(key)
+
+
+class BlockRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str
+
+
+@router.post("/images/{image_id}/block", status_code=201)
+def block(
+    image_id: str, body: BlockRequest, session: SessionDep, caller: AdminCaller
+) -> dict[str, Any]:
+    """Block the image's picture in its collection: later uploads that match it are rejected
+    with the reason, whatever the policy says, also after the image itself is deleted."""
+    return block_view(
+        block_image(session, visible_image(session, caller, image_id), body.reason, caller)
+    )

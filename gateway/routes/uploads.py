@@ -9,33 +9,37 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dupgate.analysis import InvalidImage, analyze
+from dupgate.analysis import Features, InvalidImage, analyze
 from dupgate.analysis.features import ANALYSIS_VERSION
-from dupgate.collections import get_collection
+from dupgate.collections import visible_collection
 from dupgate.db import get_sessionmaker, session_scope
 from dupgate.formats import sniff
-from dupgate.models import Upload
+from dupgate.keys import Caller, Forbidden
+from dupgate.models import Collection, Upload
 from dupgate.services import Services
 from dupgate.uploads import (
     NewUpload,
     create_upload,
     describe_matches,
-    match,
+    find_duplicates,
     new_upload_id,
     stored_features,
     upload_view,
 )
-from gateway.deps import ServicesDep
+from gateway.deps import CallerDep, ReadCaller, ServicesDep, UploadCaller
 from gateway.routes.collections import CollectionName
-from gateway.staging import StagedForm, discard, stage_form
+from gateway.routes.images import stream_blob
+from gateway.staging import StagedFile, StagedForm, discard, stage_form
 
 router = APIRouter(tags=["uploads"])
 # Decoding guards Pillow's warnings with warnings.catch_warnings, which is not thread-safe:
-# the gateway analyses one /check image at a time (workers are processes and need no lock).
-_analysis_lock = threading.Lock()
+# the gateway decodes one image at a time (/check, blocked files, report thumbnails); workers
+# are processes and need no lock.
+decode_lock = threading.Lock()
 log = logging.getLogger(__name__)
 
 
@@ -69,17 +73,18 @@ async def staged_image(request: Request, services: Services) -> StagedForm:
     return form
 
 
-def _exists(services: Services, collection: str) -> None:
+def _exists(services: Services, caller: Caller, collection: str) -> None:
     with session_scope(services.database_url) as session:
-        get_collection(session, collection)
+        visible_collection(session, caller, collection)
 
 
-def _multipart(*fields: str) -> dict[str, Any]:
+def multipart(*fields: str) -> dict[str, Any]:
     """The OpenAPI request body of a form we parse ourselves (FastAPI cannot see it)."""
     properties: dict[str, Any] = {"file": {"type": "string", "format": "binary"}}
     descriptions = {
         "external_id": "your id for the image, returned with matches",
         "labels": 'a JSON list of strings, e.g. ["shoes", "red"]',
+        "reason": "why the picture is blocked; uploads that match it are rejected with it",
     }
     for name in fields:
         properties[name] = {"type": "string", "description": descriptions[name]}
@@ -92,17 +97,18 @@ def _multipart(*fields: str) -> dict[str, Any]:
 @router.post(
     "/collections/{collection}/images",
     status_code=202,
-    openapi_extra=_multipart("external_id", "labels"),
+    openapi_extra=multipart("external_id", "labels"),
 )
 async def post_image(
     collection: CollectionName,
     request: Request,
     response: Response,
     services: ServicesDep,
+    caller: UploadCaller,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Stage the image, record a queued upload and enqueue its analysis; answers at once."""
-    await run_in_threadpool(_exists, services, collection)
+    await run_in_threadpool(_exists, services, caller, collection)
     form = await staged_image(request, services)
     try:
         labels = parse_labels(form.fields.get("labels"))
@@ -117,6 +123,7 @@ async def post_image(
             external_id=form.fields.get("external_id") or None,
             labels=labels,
             idempotency_key=idempotency_key,
+            key_id=caller.key_id,
         )
         upload, created = await run_in_threadpool(_record, services, form, upload_id, new)
     finally:
@@ -165,34 +172,66 @@ def _enqueue(upload_id: str) -> None:
 async def get_upload(
     upload_id: str,
     services: ServicesDep,
+    caller: CallerDep,
     wait: Annotated[float, Query(ge=0, le=30, description="seconds to wait for a decision")] = 0,
 ) -> dict[str, Any]:
-    """The upload's status and, once decided, its decision; `?wait=` long-polls."""
+    """The upload's status and, once decided, its decision; `?wait=` long-polls.
+
+    Keys with the `upload` scope read the uploads they sent; `read` keys read every upload.
+    """
     deadline = time.monotonic() + wait
     while True:
-        view = await run_in_threadpool(_read_upload, services, upload_id)
+        view = await run_in_threadpool(_read_upload, services, caller, upload_id)
         if view["status"] in ("decided", "failed") or time.monotonic() >= deadline:
             return view
         await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
 
-def _read_upload(services: Services, upload_id: str) -> dict[str, Any]:
+def visible_upload(session: Session, caller: Caller, upload_id: str) -> Upload:
+    """The upload if the caller may read it: 404 for another tenant's, 403 without the scope."""
+    upload = session.get(Upload, upload_id)
+    collection = session.get(Collection, upload.collection) if upload else None
+    if upload is None or collection is None or not caller.sees(collection.tenant):
+        raise HTTPException(404, f"no upload with id {upload_id}")
+    own = caller.can("upload") and upload.key_id is not None and upload.key_id == caller.key_id
+    if not (caller.can("read") or own):
+        raise Forbidden(
+            "this API key may read only the uploads it sent (the 'read' scope reads all)"
+        )
+    return upload
+
+
+def _read_upload(services: Services, caller: Caller, upload_id: str) -> dict[str, Any]:
     session: Session = get_sessionmaker(services.database_url)()
     try:
-        upload = session.get(Upload, upload_id)
-        if upload is None:
-            raise HTTPException(404, f"no upload with id {upload_id}")
-        return upload_view(upload)
+        return upload_view(visible_upload(session, caller, upload_id))
     finally:
         session.close()
 
 
-@router.post("/collections/{collection}/check", openapi_extra=_multipart())
+@router.get("/uploads/{upload_id}/content")
+def get_upload_content(
+    upload_id: str, services: ServicesDep, caller: ReadCaller
+) -> StreamingResponse:
+    """The bytes of an upload that is not committed yet, e.g. one held for review."""
+    with session_scope(services.database_url) as session:
+        upload = visible_upload(session, caller, upload_id)
+        key = upload.staging_key
+    if key is None:
+        raise HTTPException(
+            404,
+            f"upload {upload_id} keeps no bytes of its own: it is {upload.action or upload.status}"
+            + (f"; see /v1/images/{upload.image_id}/content" if upload.image_id else ""),
+        )
+    return stream_blob(services, key, "application/octet-stream")
+
+
+@router.post("/collections/{collection}/check", openapi_extra=multipart())
 async def check_image(
-    collection: CollectionName, request: Request, services: ServicesDep
+    collection: CollectionName, request: Request, services: ServicesDep, caller: UploadCaller
 ) -> dict[str, Any]:
     """Analyse and match an image without committing anything: the same code as the worker."""
-    await run_in_threadpool(_exists, services, collection)
+    await run_in_threadpool(_exists, services, caller, collection)
     form = await staged_image(request, services)
     try:
         return await run_in_threadpool(_check, services, collection, form)
@@ -200,26 +239,40 @@ async def check_image(
         discard(form)
 
 
+def analysed(services: Services, staged: StagedFile) -> Features:
+    """The staged file's features: stored ones for known bytes, else analysed here (422 if bad)."""
+    with session_scope(services.database_url) as session:
+        features = stored_features(session, staged.sha256, ANALYSIS_VERSION)
+    if features is not None:
+        return features
+    try:
+        with decode_lock:
+            return analyze(
+                staged.path.read_bytes(), services.embedder, max_pixels=services.settings.max_pixels
+            )
+    except InvalidImage as e:
+        raise HTTPException(422, f"invalid_image ({e.reason}): {e.message}") from e
+
+
 def _check(services: Services, collection: str, form: StagedForm) -> dict[str, Any]:
     assert form.file is not None
+    features = analysed(services, form.file)
     with session_scope(services.database_url) as session:
-        features = stored_features(session, form.file.sha256, ANALYSIS_VERSION)
-    if features is None:
-        try:
-            with _analysis_lock:
-                features = analyze(
-                    form.file.path.read_bytes(),
-                    services.embedder,
-                    max_pixels=services.settings.max_pixels,
-                )
-        except InvalidImage as e:
-            raise HTTPException(422, f"invalid_image ({e.reason}): {e.message}") from e
-    with session_scope(services.database_url) as session:
-        matches = match(session, services.registry, collection, features)
-        described = describe_matches(session, matches)
-    best = matches[0] if matches else None
-    return {
+        found = find_duplicates(
+            session, services.registry, session.get_one(Collection, collection), features
+        )
+        described = describe_matches(session, found.matches)
+    best = found.matches[0] if found.matches else None
+    view: dict[str, Any] = {
         "tier": best.tier if best else "unique",
         "score": best.score if best else 0.0,
         "matches": described,
     }
+    if found.blocked is not None:
+        view["blocked"] = {
+            "block_id": found.blocked.block_id,
+            "reason": found.blocked.reason,
+            "score": found.blocked.score,
+            "tier": found.blocked.tier,
+        }
+    return view

@@ -8,8 +8,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ class Server:
     database_url: str | None
     client: httpx.Client
     log: Path
+    # Clients made for other keys, closed with the server's.
+    clients: list[httpx.Client] = field(default_factory=list)
 
     def put_collection(self, name: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         r = self.client.put(f"/v1/collections/{name}", json=body or {})
@@ -71,6 +74,25 @@ class Server:
         view = self.decided(self.upload(collection, content, **fields))
         assert view["status"] == "decided", view
         return dict(view["decision"])
+
+    def with_key(self, key: str) -> "Server":
+        """The same server, called with another API key."""
+        client = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        )
+        self.clients.append(client)
+        return Server(self.url, self.data_dir, self.database_url, client, self.log, self.clients)
+
+    def new_key(self, tenant: str, *scopes: str) -> tuple[str, str]:
+        """A fresh key of `tenant` with these scopes: (key id, key)."""
+        r = self.client.post("/v1/keys", json={"tenant": tenant, "scopes": list(scopes)})
+        assert r.status_code == 201, r.text
+        return r.json()["id"], r.json()["key"]
+
+    def as_tenant(self, *scopes: str) -> "Server":
+        """The server as seen by a key of a fresh tenant (admin unless scopes are given)."""
+        _, key = self.new_key(f"t-{uuid.uuid4().hex[:8]}", *(scopes or ("admin",)))
+        return self.with_key(key)
 
 
 def short_tmp_dir() -> Path:
@@ -118,7 +140,14 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         )
     port = free_port()
     log = data_dir / "serve.log"
-    env = base_env(data_dir, database_url, DUPGATE_MAX_UPLOAD_BYTES=str(8 * 1024 * 1024))
+    env = base_env(
+        data_dir,
+        database_url,
+        DUPGATE_MAX_UPLOAD_BYTES=str(8 * 1024 * 1024),
+        # Webhook retries within seconds, not minutes, so a test sees several attempts.
+        DUPGATE_WEBHOOK_RETRY_BASE_SECONDS="0.5",
+        DUPGATE_WEBHOOK_SWEEP_SECONDS="0.5",
+    )
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "dupgate.cli", "serve", "--port", str(port), "--workers", "2"],
@@ -133,7 +162,10 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         with httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60
         ) as client:
-            yield Server(url, data_dir, database_url, client, log)
+            served = Server(url, data_dir, database_url, client, log)
+            yield served
+            for other in served.clients:
+                other.close()
     finally:
         process.send_signal(2)  # Ctrl-C
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from dupgate import embedded_redis
-from tests.conftest import ROOT
+from tests.conftest import ROOT, photo
 from tests.integration.conftest import Server, base_env, free_port, short_tmp_dir, wait_healthy
 
 
@@ -58,6 +58,21 @@ def test_a_created_key_opens_the_api(server: Server) -> None:
         f"{server.url}/v1/collections/keyed", json={}, headers={"Authorization": f"Bearer {key}"}
     )
     assert r.status_code == 200, r.text
+
+
+def test_keys_create_makes_a_key_of_one_tenant_with_its_scopes(server: Server) -> None:
+    env = base_env(server.data_dir, server.database_url)
+    result = dupgate("keys", "create", "--tenant", "acme", "--scopes", "upload", env=env)
+    assert result.returncode == 0, result.stderr
+    uploader = server.with_key(result.stdout.strip())
+
+    r = uploader.client.put("/v1/collections/acme-shop", json={})
+    assert r.status_code == 403 and "'admin' scope" in r.json()["detail"]
+    server.put_collection("acme-shop", {"tenant": "acme"})
+    assert uploader.post_image("acme-shop", photo("n01440764").read_bytes()).status_code == 202
+
+    bad = dupgate("keys", "create", "--tenant", "acme", "--scopes", "root", env=env)
+    assert bad.returncode == 2 and "upload, read, admin" in bad.stderr
 
 
 def test_serve_prints_the_url_a_key_and_a_curl_example(server: Server) -> None:

@@ -3,7 +3,7 @@
 import pytest
 
 from dupgate.matching.find import Match
-from dupgate.policy import DEFAULT_ACTIONS, Policy, decide
+from dupgate.policy import DEFAULT_ACTIONS, BlockedMatch, Policy, decide
 
 EXACT = Match("img-exact", 0.99, "exact")
 NEAR = Match("img-near", 0.8, "near")
@@ -37,3 +37,14 @@ def test_decide(matches: list[Match], actions: dict[str, str], expected: tuple) 
 def test_reason_names_the_existing_image() -> None:
     assert "img-exact" in decide([EXACT], DEFAULT).reason
     assert decide([EXACT], DEFAULT).outcome == "rejected"
+
+
+def test_a_blocked_match_rejects_whatever_the_policy_says() -> None:
+    accept_all = Policy(0.95, 0.7, {"exact": "accept", "near": "accept", "unique": "accept"})
+    blocked = BlockedMatch("blk-1", "taken down", 0.81, "near", image_id="img-gone")
+
+    decision = decide([NEAR], accept_all, blocked)
+
+    assert (decision.action, decision.tier, decision.target) == ("reject", "near", None)
+    assert decision.reason.startswith("blocked: taken down")
+    assert "img-gone" in decision.reason and "blk-1" in decision.reason

@@ -12,6 +12,7 @@ import pytest
 from dupgate.analysis import Embedder, Features, analyze, load_embedder
 from dupgate.collections import PolicyChange, put_collection
 from dupgate.db import session_scope
+from dupgate.keys import BOOTSTRAP
 from dupgate.models import Image, ImageFeatures, IndexChange, Upload
 from dupgate.pipeline import run_upload
 from dupgate.storage import LocalBlobStore
@@ -38,7 +39,7 @@ def embedder() -> Embedder:
 def store(database_url: str, tmp_path: Path) -> LocalBlobStore:
     """A blob store, next to a database that has the collection "shop"."""
     with session_scope(database_url) as s:
-        put_collection(s, "shop", PolicyChange())
+        put_collection(s, "shop", PolicyChange(), BOOTSTRAP)
     return LocalBlobStore(tmp_path / "blobs")
 
 

@@ -1,0 +1,152 @@
+"""The audit trail, which is also the webhook outbox.
+
+Every decision, review, policy change, deletion and block is an Event written in the same
+transaction as what it reports, with a delivery row for each of the tenant's webhooks that
+subscribed to it. Nothing is sent from here: once the transaction has committed, the
+callbacks registered with `on_webhooks_due` (a Celery task in the workers and the gateway)
+tell a worker to deliver; the beat sweep finds anything a lost message left behind.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dupgate.keys import Caller
+from dupgate.locking import lock_collections
+from dupgate.models import Event, Webhook, WebhookDelivery, as_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "system"
+_WEBHOOKS_DUE = "dupgate.webhooks_due"
+_callbacks: list[Callable[[], None]] = []
+
+
+def record_event(
+    session: Session,
+    type: str,
+    *,
+    tenant: str,
+    actor: str,
+    data: dict[str, Any],
+    collection: str | None = None,
+) -> Event:
+    """Write an event, and a pending delivery for every webhook of the tenant that wants it.
+
+    An event of a collection takes the collection's lock first, so that the events of one
+    collection are numbered in the order their transactions commit.
+    """
+    if collection is not None:
+        lock_collections(session, [collection])
+    row = Event(
+        id=f"evt_{uuid.uuid4().hex}",
+        tenant=tenant,
+        collection=collection,
+        type=type,
+        actor=actor,
+        data=data,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()  # assigns seq
+    hooks = session.scalars(
+        select(Webhook).where(Webhook.tenant == tenant, Webhook.deleted_at.is_(None))
+    )
+    for hook in hooks:
+        if subscribed(hook.events, type):
+            session.add(
+                WebhookDelivery(
+                    id=str(uuid.uuid4()),
+                    webhook_id=hook.id,
+                    event_seq=row.seq,
+                    stream=collection or "",
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=row.created_at,
+                )
+            )
+            mark_webhooks_due(session)
+    return row
+
+
+def mark_webhooks_due(session: Session) -> None:
+    """Have the `on_webhooks_due` callbacks run once this session's transaction commits."""
+    session.info[_WEBHOOKS_DUE] = True
+
+
+def subscribed(patterns: list[str], type: str) -> bool:
+    """Whether an event type matches a webhook's list: "*", "upload.*" or "upload.decided"."""
+    for pattern in patterns:
+        if pattern == "*" or pattern == type:
+            return True
+        if pattern.endswith(".*") and type.startswith(pattern[:-1]):
+            return True
+    return False
+
+
+def event_view(row: Event) -> dict[str, Any]:
+    """An event as the API lists it and as webhooks receive it."""
+    return {
+        "id": row.id,
+        "seq": row.seq,
+        "type": row.type,
+        "created_at": iso(row.created_at),
+        "tenant": row.tenant,
+        "collection": row.collection,
+        "actor": row.actor,
+        "data": row.data,
+    }
+
+
+def iso(moment: datetime) -> str:
+    """A stored time as ISO 8601 with its UTC offset."""
+    return as_utc(moment).isoformat()
+
+
+def list_events(
+    session: Session,
+    caller: Caller,
+    *,
+    collection: str | None = None,
+    after: int = 0,
+    limit: int = 100,
+    tenant: str | None = None,
+) -> list[Event]:
+    """The caller's events after the sequence number `after`, oldest first."""
+    query = select(Event).where(Event.seq > after).order_by(Event.seq).limit(limit)
+    if not caller.all_tenants:
+        query = query.where(Event.tenant == caller.tenant)
+    elif tenant is not None:
+        query = query.where(Event.tenant == tenant)
+    if collection is not None:
+        query = query.where(Event.collection == collection)
+    return list(session.scalars(query))
+
+
+def on_webhooks_due(callback: Callable[[], None]) -> None:
+    """Call `callback` after each commit that created webhook deliveries (e.g. to enqueue them)."""
+    if callback not in _callbacks:
+        _callbacks.append(callback)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if not session.info.pop(_WEBHOOKS_DUE, False):
+        return
+    for callback in _callbacks:
+        try:
+            callback()
+        except Exception:
+            # The deliveries are committed: the periodic sweep sends them.
+            log.exception("could not signal new webhook deliveries; the sweep will send them")
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_WEBHOOKS_DUE, None)

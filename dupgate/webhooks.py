@@ -1,0 +1,413 @@
+"""Webhooks: a tenant's endpoints, and the delivery of its events to them from the outbox.
+
+Each event reaches each subscribed endpoint as JSON signed with the endpoint's secret:
+
+    X-Dupgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">
+
+Deliveries of one stream (one collection, or the tenant's own events) are sent one at a time
+in the order their events were created: a delivery waits until the one before it was delivered
+or given up on. A failure is retried with exponential backoff and jitter until the retry window
+(24 h by default, counted from the event, so time spent waiting behind an earlier delivery
+counts) has passed, then the delivery is marked dead and the stream goes on. Every attempt is
+kept. A lease on the delivery being sent keeps two workers from sending a stream at
+once; a worker that dies mid-send leaves a lease that expires.
+"""
+
+import hashlib
+import hmac
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from dupgate.events import event_view, iso, mark_webhooks_due, record_event
+from dupgate.keys import Caller
+from dupgate.models import Event, Webhook, WebhookAttempt, WebhookDelivery, as_utc, utcnow
+
+SIGNATURE_HEADER = "X-Dupgate-Signature"
+MIN_SECRET_LENGTH = 16
+# Longer than the request timeout, so a live sender never loses its lease mid-request.
+LEASE = timedelta(seconds=120)
+
+Transaction = Callable[[], AbstractContextManager[Session]]
+
+
+class InvalidWebhook(ValueError):
+    """A webhook that cannot be registered as asked; the message says why."""
+
+
+class UnknownWebhook(LookupError):
+    """No webhook (or delivery) by that id that the caller may see."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a failed delivery is tried again, and when it is given up."""
+
+    base_seconds: float = 10.0
+    max_interval_seconds: float = 3600.0
+    window_seconds: float = 24 * 3600.0
+
+    def delay(self, attempts: int, rng: Callable[[], float] = random.random) -> timedelta:
+        """The wait after the `attempts`-th failure: doubling, capped, jittered by ±50%."""
+        exponential = self.base_seconds * 2 ** min(attempts - 1, 40)
+        capped = min(self.max_interval_seconds, exponential)
+        return timedelta(seconds=capped * (0.5 + rng()))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one HTTP request of a delivery came back with."""
+
+    status_code: int | None
+    latency_ms: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+Sender = Callable[[str, dict[str, str], bytes], Attempt]
+
+
+def create_webhook(
+    session: Session, tenant: str, url: str, secret: str, events: list[str], caller: Caller
+) -> Webhook:
+    """Register an endpoint for the tenant's events ("*", "upload.*" or exact types)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidWebhook(f"url must be an http:// or https:// URL, not {url!r}")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise InvalidWebhook(
+            f"secret must be at least {MIN_SECRET_LENGTH} characters (a long random string)"
+        )
+    if not events or not all(isinstance(e, str) and e for e in events):
+        raise InvalidWebhook('events must list event types, e.g. ["*"] or ["upload.*"]')
+    hook = Webhook(
+        id=str(uuid.uuid4()),
+        tenant=tenant,
+        url=url,
+        secret=secret,
+        events=list(events),
+        created_by=caller.actor,
+    )
+    session.add(hook)
+    session.flush()
+    record_event(
+        session,
+        "webhook.created",
+        tenant=tenant,
+        actor=caller.actor,
+        data={"webhook_id": hook.id, "url": url, "events": list(events)},
+    )
+    return hook
+
+
+def visible_webhook(session: Session, caller: Caller, webhook_id: str) -> Webhook:
+    """The webhook if it exists, is not deleted and the caller may see it."""
+    hook = session.get(Webhook, webhook_id)
+    if hook is None or hook.deleted_at is not None or not caller.sees(hook.tenant):
+        raise UnknownWebhook(f"no webhook with id {webhook_id}")
+    return hook
+
+
+def visible_webhooks(session: Session, caller: Caller) -> list[Webhook]:
+    """The caller's webhooks, oldest first."""
+    query = (
+        select(Webhook).where(Webhook.deleted_at.is_(None)).order_by(Webhook.created_at, Webhook.id)
+    )
+    if not caller.all_tenants:
+        query = query.where(Webhook.tenant == caller.tenant)
+    return list(session.scalars(query))
+
+
+def delete_webhook(session: Session, hook: Webhook, caller: Caller) -> None:
+    """Stop delivering to the endpoint; what was still pending is cancelled."""
+    now = utcnow()
+    hook.deleted_at = now
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.webhook_id == hook.id, WebhookDelivery.status == "pending")
+        .values(status="cancelled", finished_at=now)
+    )
+    record_event(
+        session,
+        "webhook.deleted",
+        tenant=hook.tenant,
+        actor=caller.actor,
+        data={"webhook_id": hook.id, "url": hook.url},
+    )
+
+
+def webhook_view(hook: Webhook) -> dict[str, Any]:
+    """A webhook as the API lists it (never its secret)."""
+    return {
+        "id": hook.id,
+        "tenant": hook.tenant,
+        "url": hook.url,
+        "events": hook.events,
+        "created_by": hook.created_by,
+        "created_at": iso(hook.created_at),
+    }
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The X-Dupgate-Signature value for a body sent at `timestamp` (unix seconds)."""
+    message = str(timestamp).encode() + b"." + body
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify(
+    secret: str, header: str, body: bytes, *, tolerance: int = 300, now: float | None = None
+) -> bool:
+    """Whether a signature header is valid for the body and recent (what a receiver checks)."""
+    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    try:
+        timestamp = int(fields["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+        return False
+    expected = sign(secret, timestamp, body).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, fields.get("v1", ""))
+
+
+def post(url: str, headers: dict[str, str], body: bytes, timeout: float = 10.0) -> Attempt:
+    """Send one delivery over HTTP; any answer but 2xx, and any error, is a failure."""
+    started = time.perf_counter()
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=timeout)
+    except httpx.HTTPError as e:
+        elapsed = (time.perf_counter() - started) * 1000
+        return Attempt(None, elapsed, f"{type(e).__name__}: {e}"[:1000])
+    elapsed = (time.perf_counter() - started) * 1000
+    error = None if response.is_success else response.text[:500] or response.reason_phrase
+    return Attempt(response.status_code, elapsed, error)
+
+
+def due_streams(session: Session, now: datetime | None = None) -> list[tuple[str, str]]:
+    """(webhook id, stream) of every stream whose first pending delivery may be sent now."""
+    now = now or utcnow()
+    heads = (
+        select(
+            WebhookDelivery.webhook_id,
+            WebhookDelivery.stream,
+            func.min(WebhookDelivery.event_seq).label("seq"),
+        )
+        .where(WebhookDelivery.status == "pending")
+        .group_by(WebhookDelivery.webhook_id, WebhookDelivery.stream)
+        .subquery()
+    )
+    rows = session.execute(
+        select(WebhookDelivery.webhook_id, WebhookDelivery.stream)
+        .join(
+            heads,
+            and_(
+                WebhookDelivery.webhook_id == heads.c.webhook_id,
+                WebhookDelivery.stream == heads.c.stream,
+                WebhookDelivery.event_seq == heads.c.seq,
+            ),
+        )
+        .where(
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until <= now),
+        )
+        .distinct()
+    ).all()
+    return [(webhook_id, stream) for webhook_id, stream in rows]
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    delivery_id: str
+    url: str
+    secret: str
+    event_id: str
+    event_type: str
+    body: bytes
+
+
+def deliver_stream(
+    transaction: Transaction,
+    send: Sender,
+    webhook_id: str,
+    stream: str,
+    retry: RetryPolicy,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    rng: Callable[[], float] = random.random,
+) -> int:
+    """Send the stream's deliveries in order until one fails or none is due; returns how many
+    were delivered. Safe to run on several workers at once: only the lease holder sends."""
+    delivered = 0
+    while True:
+        with transaction() as session:
+            claimed = _claim_head(session, webhook_id, stream, clock())
+        if claimed is None:
+            return delivered
+        sent_at = clock()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "dupgate-webhooks/0.1",
+            SIGNATURE_HEADER: sign(claimed.secret, int(sent_at.timestamp()), claimed.body),
+            "X-Dupgate-Event-Id": claimed.event_id,
+            "X-Dupgate-Event-Type": claimed.event_type,
+            "X-Dupgate-Delivery-Id": claimed.delivery_id,
+        }
+        attempt = send(claimed.url, headers, claimed.body)
+        with transaction() as session:
+            go_on = _record_attempt(session, claimed.delivery_id, attempt, sent_at, retry, rng)
+        if attempt.ok:
+            delivered += 1
+        if not go_on:
+            return delivered
+
+
+def _claim_head(session: Session, webhook_id: str, stream: str, now: datetime) -> _Claimed | None:
+    head = session.scalars(
+        select(WebhookDelivery)
+        .where(
+            WebhookDelivery.webhook_id == webhook_id,
+            WebhookDelivery.stream == stream,
+            WebhookDelivery.status == "pending",
+        )
+        .order_by(WebhookDelivery.event_seq, WebhookDelivery.created_at)
+        .limit(1)
+    ).first()
+    if head is None or as_utc(head.next_attempt_at) > now:
+        return None
+    leased = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == head.id,
+            WebhookDelivery.status == "pending",
+            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until <= now),
+        )
+        .values(lease_until=now + LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    if leased.rowcount != 1:  # type: ignore[attr-defined]
+        return None  # another worker is sending this stream
+    hook = session.get(Webhook, webhook_id)
+    event = session.get(Event, head.event_seq)
+    assert hook is not None and event is not None
+    body = json.dumps(event_view(event), separators=(",", ":")).encode()
+    return _Claimed(head.id, hook.url, hook.secret, event.id, event.type, body)
+
+
+def _record_attempt(
+    session: Session,
+    delivery_id: str,
+    attempt: Attempt,
+    sent_at: datetime,
+    retry: RetryPolicy,
+    rng: Callable[[], float],
+) -> bool:
+    """Keep the attempt and move the delivery on; whether the stream may go on to the next."""
+    delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
+    assert delivery is not None
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery_id,
+            attempted_at=sent_at,
+            status_code=attempt.status_code,
+            latency_ms=round(attempt.latency_ms, 1),
+            error=attempt.error,
+        )
+    )
+    delivery.attempts += 1
+    delivery.lease_until = None
+    if delivery.status != "pending":
+        return False  # cancelled meanwhile (the webhook was deleted)
+    if attempt.ok:
+        delivery.status = "delivered"
+        delivery.finished_at = sent_at
+        return True
+    age = (sent_at - as_utc(delivery.created_at)).total_seconds()
+    if age >= retry.window_seconds:
+        delivery.status = "dead"
+        delivery.finished_at = sent_at
+        return True
+    delivery.next_attempt_at = sent_at + retry.delay(delivery.attempts, rng)
+    return False
+
+
+def deliveries(
+    session: Session, hook: Webhook, *, status: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The webhook's deliveries, newest first, each with its attempts."""
+    query = (
+        select(WebhookDelivery, Event)
+        .join(Event, Event.seq == WebhookDelivery.event_seq)
+        .where(WebhookDelivery.webhook_id == hook.id)
+        .order_by(WebhookDelivery.event_seq.desc(), WebhookDelivery.created_at.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    rows = session.execute(query).all()
+    attempts: dict[str, list[WebhookAttempt]] = {}
+    for attempt in session.scalars(
+        select(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id.in_([d.id for d, _ in rows]))
+        .order_by(WebhookAttempt.id)
+    ):
+        attempts.setdefault(attempt.delivery_id, []).append(attempt)
+    return [
+        {
+            "id": delivery.id,
+            "event_id": event.id,
+            "event_type": event.type,
+            "collection": event.collection,
+            "status": delivery.status,
+            "next_attempt_at": iso(delivery.next_attempt_at)
+            if delivery.status == "pending"
+            else None,
+            "created_at": iso(delivery.created_at),
+            "finished_at": iso(delivery.finished_at) if delivery.finished_at else None,
+            "attempts": [
+                {
+                    "at": iso(a.attempted_at),
+                    "status_code": a.status_code,
+                    "latency_ms": a.latency_ms,
+                    "error": a.error,
+                }
+                for a in attempts.get(delivery.id, [])
+            ],
+        }
+        for delivery, event in rows
+    ]
+
+
+def redeliver(session: Session, hook: Webhook, delivery_id: str) -> str:
+    """Send a delivery's event again as a new delivery (in its stream's order); returns its id."""
+    old = session.get(WebhookDelivery, delivery_id)
+    if old is None or old.webhook_id != hook.id:
+        raise UnknownWebhook(f"webhook {hook.id} has no delivery {delivery_id}")
+    now = utcnow()
+    new = WebhookDelivery(
+        id=str(uuid.uuid4()),
+        webhook_id=hook.id,
+        event_seq=old.event_seq,
+        stream=old.stream,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(new)
+    mark_webhooks_due(session)
+    return new.id

@@ -1,0 +1,71 @@
+"""A collection's blocklist: block a file, list the entries, remove one."""
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
+from dupgate.blocklist import block_file, block_view, blocklist, unblock
+from dupgate.collections import visible_collection
+from dupgate.db import session_scope
+from dupgate.keys import Caller
+from dupgate.services import Services
+from dupgate.uploads import save_features
+from gateway.deps import AdminCaller, ServicesDep, SessionDep
+from gateway.routes.collections import CollectionName
+from gateway.routes.uploads import analysed, multipart, staged_image
+from gateway.staging import StagedForm, discard
+
+router = APIRouter(tags=["blocklist"])
+
+
+@router.post(
+    "/collections/{collection}/blocklist", status_code=201, openapi_extra=multipart("reason")
+)
+async def block_a_file(
+    collection: CollectionName, request: Request, services: ServicesDep, caller: AdminCaller
+) -> dict[str, Any]:
+    """Block a picture given as a file (multipart `file` and `reason`); only its features are kept."""
+    with session_scope(services.database_url) as session:
+        visible_collection(session, caller, collection)
+    form = await staged_image(request, services)
+    try:
+        return await run_in_threadpool(_block, services, caller, collection, form)
+    finally:
+        discard(form)
+
+
+def _block(services: Services, caller: Caller, collection: str, form: StagedForm) -> dict[str, Any]:
+    assert form.file is not None
+    reason = form.fields.get("reason", "")
+    if not reason.strip():
+        raise HTTPException(422, "say why the picture is blocked: send a `reason` field")
+    features = analysed(services, form.file)
+    with session_scope(services.database_url) as session:
+        save_features(session, features)
+        row = block_file(
+            session,
+            visible_collection(session, caller, collection),
+            features,
+            form.file.filename,
+            reason,
+            caller,
+        )
+        return block_view(row)
+
+
+@router.get("/collections/{collection}/blocklist")
+def list_blocked(
+    collection: CollectionName, session: SessionDep, caller: AdminCaller
+) -> dict[str, Any]:
+    """The collection's blocklist, oldest first."""
+    visible_collection(session, caller, collection)
+    return {"blocked": [block_view(b) for b in blocklist(session, collection)]}
+
+
+@router.delete("/collections/{collection}/blocklist/{block_id}", status_code=204)
+def remove_block(
+    collection: CollectionName, block_id: str, session: SessionDep, caller: AdminCaller
+) -> None:
+    """Remove an entry: uploads that match it are decided by the policy again."""
+    unblock(session, visible_collection(session, caller, collection), block_id, caller)

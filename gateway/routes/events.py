@@ -1,0 +1,31 @@
+"""The audit trail: every decision, review, policy change, deletion and block, in order."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from dupgate.collections import visible_collection
+from dupgate.events import event_view, list_events
+from gateway.deps import ReadCaller, SessionDep
+
+router = APIRouter(tags=["events"])
+
+
+@router.get("/events")
+def events(
+    session: SessionDep,
+    caller: ReadCaller,
+    collection: str | None = None,
+    after: Annotated[int, Query(ge=0, description="the `seq` of the last event seen")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    tenant: Annotated[
+        str | None, Query(description="keys over every tenant: only this one")
+    ] = None,
+) -> dict[str, Any]:
+    """Events after `after`, oldest first; page on with `next`."""
+    if collection is not None:
+        visible_collection(session, caller, collection)
+    rows = list_events(
+        session, caller, collection=collection, after=after, limit=limit, tenant=tenant
+    )
+    return {"events": [event_view(e) for e in rows], "next": rows[-1].seq if rows else after}

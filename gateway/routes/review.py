@@ -1,0 +1,98 @@
+"""The review queue: held uploads, completed by a person; and "not a duplicate" verdicts."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from dupgate.collections import visible_collection
+from dupgate.db import session_scope
+from dupgate.events import record_event
+from dupgate.not_duplicates import mark_not_duplicate
+from dupgate.review import Review, held_uploads, review_upload
+from dupgate.uploads import upload_view
+from gateway.deps import AdminCaller, ServicesDep, SessionDep
+from gateway.routes.collections import CollectionName
+from gateway.routes.images import visible_image
+from gateway.routes.uploads import visible_upload
+
+router = APIRouter(tags=["review"])
+
+
+@router.get("/collections/{collection}/review")
+def review_queue(
+    collection: CollectionName,
+    session: SessionDep,
+    caller: AdminCaller,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Uploads the policy held, oldest first, each with its matches and a link to its bytes."""
+    visible_collection(session, caller, collection)
+    held = held_uploads(session, collection, limit, offset)
+    return {
+        "uploads": [upload_view(u) | {"content_url": f"/v1/uploads/{u.id}/content"} for u in held]
+    }
+
+
+class ReviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: str = Field(description="accept, link, overwrite or reject")
+    image_id: str | None = Field(
+        None, description="for link and overwrite: the image; the best match when left out"
+    )
+    not_duplicate: bool = Field(
+        False,
+        description="with accept: the upload is not a duplicate of its matches, and the same "
+        "pictures are never flagged against each other again",
+    )
+
+
+@router.post("/uploads/{upload_id}/review")
+def review(
+    upload_id: str, body: ReviewRequest, services: ServicesDep, caller: AdminCaller
+) -> dict[str, Any]:
+    """Complete a held upload: accept, link, overwrite or reject, through the same commit path."""
+    with session_scope(services.database_url) as session:
+        visible_upload(session, caller, upload_id)
+        obsolete = review_upload(
+            session,
+            services.store,
+            upload_id,
+            Review(body.action, body.image_id, body.not_duplicate),
+            caller,
+        )
+        view = upload_view(visible_upload(session, caller, upload_id))
+    for key in obsolete:
+        services.store.delete(key)
+    return view
+
+
+class NotDuplicateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image_ids: list[str] = Field(min_length=2, max_length=2)
+
+
+@router.post("/not-duplicates", status_code=201)
+def not_duplicate(
+    body: NotDuplicateRequest, session: SessionDep, caller: AdminCaller
+) -> dict[str, Any]:
+    """Say two images are not duplicates: their pictures are never flagged against each other
+    again, in uploads or scans."""
+    a, b = (visible_image(session, caller, i) for i in body.image_ids)
+    tenant = visible_collection(session, caller, a.collection).tenant
+    if visible_collection(session, caller, b.collection).tenant != tenant:
+        raise HTTPException(422, "the two images belong to different tenants")
+    if a.sha256 == b.sha256:
+        raise HTTPException(422, "the two images have identical bytes: they are duplicates")
+    created = mark_not_duplicate(session, tenant, a.sha256, b.sha256, caller.actor)
+    if created:
+        record_event(
+            session,
+            "images.not_duplicate",
+            tenant=tenant,
+            actor=caller.actor,
+            collection=a.collection,
+            data={"image_ids": [a.id, b.id]},
+        )
+    return {"image_ids": [a.id, b.id], "created": created}
