@@ -281,3 +281,44 @@ class NotDuplicate(Base):
     sha256_b: Mapped[str] = mapped_column(String(64), index=True)
     actor: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Scan(Base):
+    """A duplicate scan of a collection (or a filtered part of it), run as a background job."""
+
+    __tablename__ = "scans"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    collection: Mapped[str] = mapped_column(ForeignKey("collections.name"), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # queued|running|done|failed
+    threshold: Mapped[float] = mapped_column(Float)
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    groups: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(100))
+    # The run that claimed it last: only that run may write its groups.
+    runner: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Moved on by every progress report: a running scan whose heartbeat stops is run again.
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ScanGroup(Base):
+    """One group of duplicates a scan found, and what a person did about it."""
+
+    __tablename__ = "scan_groups"
+    __table_args__ = (UniqueConstraint("scan_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scan_id: Mapped[str] = mapped_column(ForeignKey("scans.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1-based, biggest groups first
+    keeper: Mapped[str] = mapped_column(String(36))
+    keeper_rule: Mapped[str] = mapped_column(Text)
+    images: Mapped[list[Any]] = mapped_column(JSON)  # image ids, keeper first
+    pairs: Mapped[list[Any]] = mapped_column(JSON)  # [{"a", "b", "score", "tier"}]
+    resolution: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     # How often beat looks for deliveries that are due (retries, and any lost signal).
     webhook_sweep_seconds: float = 5.0
 
+    # A scan with no heartbeat (every 30 s) for this long lost its worker and is run again.
+    scan_stale_seconds: int = 300
+    # The longest a full-collection scan may run.
+    scan_time_limit: int = 4 * 3600
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":
         # Defaults that are fine on a laptop are mistakes in production: say which, at start.

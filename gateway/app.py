@@ -12,6 +12,9 @@ from dupgate.events import on_webhooks_due
 from dupgate.formats import UnsupportedFile
 from dupgate.keys import Forbidden, InvalidKeyRequest
 from dupgate.review import InvalidReview, NotReviewable
+from dupgate.scans.jobs import InvalidScan, UnknownScan
+from dupgate.scans.resolve import AlreadyResolved, InvalidResolution
+from dupgate.scans.scope import InvalidFilter
 from dupgate.settings import get_settings
 from dupgate.uploads import IdempotencyConflict
 from dupgate.webhooks import InvalidWebhook, UnknownWebhook
@@ -23,6 +26,7 @@ from gateway.routes import (
     images,
     keys,
     review,
+    scans,
     uploads,
     webhooks,
 )
@@ -43,6 +47,11 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     UnknownBlock: (404, "unknown_block"),
     InvalidWebhook: (422, "invalid_webhook"),
     UnknownWebhook: (404, "unknown_webhook"),
+    InvalidScan: (422, "invalid_scan"),
+    InvalidFilter: (422, "invalid_filter"),
+    UnknownScan: (404, "unknown_scan"),
+    InvalidResolution: (422, "invalid_resolution"),
+    AlreadyResolved: (409, "already_resolved"),
 }
 
 
@@ -63,7 +72,7 @@ def _error_handler(
 def create_app() -> FastAPI:
     """Build the gateway."""
     app = FastAPI(title="dupgate", description=about or "", version="0.1.0")
-    routers = (collections, uploads, images, review, blocklist, events, webhooks, keys)
+    routers = (collections, uploads, images, review, blocklist, scans, events, webhooks, keys)
     for module in routers:
         app.include_router(module.router, prefix="/v1", dependencies=[Depends(caller)])
     on_webhooks_due(_deliver_webhooks)

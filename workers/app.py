@@ -31,12 +31,15 @@ app.conf.update(
     worker_hijack_root_logger=False,
     # Webhook deliveries wait on other hosts' answers: on a queue of their own, so that a slow
     # receiver never holds up uploads when workers are started for one queue only.
+    # Scans run for minutes: on a queue of their own too.
     task_routes={
         "workers.tasks.deliver_webhooks": {"queue": "webhooks"},
         "workers.tasks.deliver_webhook_stream": {"queue": "webhooks"},
+        "workers.tasks.run_collection_scan": {"queue": "scans"},
     },
     beat_schedule={
         "requeue-stale-uploads": {"task": "workers.tasks.requeue_stale_uploads", "schedule": 60.0},
+        "requeue-stale-scans": {"task": "workers.tasks.requeue_stale_scans", "schedule": 60.0},
         "deliver-webhooks": {
             "task": "workers.tasks.deliver_webhooks",
             "schedule": settings.webhook_sweep_seconds,

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 from dupgate.db import session_scope
 from dupgate.events import on_webhooks_due
 from dupgate.pipeline import run_upload
+from dupgate.scans.jobs import run_scan, stale_scan_ids
 from dupgate.services import get_services
+from dupgate.settings import get_settings
 from dupgate.uploads import stale_upload_ids
 from dupgate.webhooks import RetryPolicy, deliver_stream, due_streams, post
 from workers.app import app
@@ -79,6 +81,30 @@ def deliver_webhook_stream(webhook_id: str, stream: str) -> int:
         stream,
         retry,
     )
+
+
+@app.task(acks_late=False, time_limit=get_settings().scan_time_limit)
+def run_collection_scan(scan_id: str) -> None:
+    """Group the duplicates of a collection (or a filtered part) from stored features.
+
+    Acknowledged on receipt, not at the end: a scan outlives the broker's visibility timeout,
+    which would deliver it again while it runs. A scan whose worker died is found by its
+    stopped heartbeat and run again by requeue_stale_scans.
+    """
+    services = get_services()
+    run_scan(
+        partial(session_scope, services.database_url),
+        services.registry,
+        scan_id,
+        stale_after=timedelta(seconds=services.settings.scan_stale_seconds),
+    )
+
+
+@app.task
+def requeue_stale_scans() -> int:
+    """Start the scans whose message was lost or whose worker died."""
+    seconds = get_services().settings.scan_stale_seconds
+    return _requeue(stale_scan_ids, seconds, run_collection_scan, "scans")
 
 
 def _requeue(

@@ -1,0 +1,84 @@
+"""Acting on a scan's group: keep one image and link the others to it, or delete them.
+
+Through the same commit functions and events as uploads (dupgate/commit.py), under the
+collection's lock, so a resolution and an upload never interleave.
+"""
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from dupgate.commit import delete_image, link_existing
+from dupgate.keys import Caller
+from dupgate.locking import lock_collections
+from dupgate.models import Image, Scan, ScanGroup, utcnow
+from dupgate.scans.jobs import UnknownScan
+
+RESOLVE_ACTIONS = ("link", "delete")
+
+
+class InvalidResolution(ValueError):
+    """A resolution that cannot be carried out; the message says why."""
+
+
+class AlreadyResolved(ValueError):
+    """The group was resolved before."""
+
+
+def resolve_group(
+    session: Session, scan: Scan, number: int, keep: str, action: str, caller: Caller
+) -> tuple[dict[str, Any], list[str]]:
+    """Keep `keep`; link the group's other images to it, or delete them.
+
+    Returns what was done to each image, and the blob keys to delete after the commit. Images
+    deleted since the scan are skipped and said so.
+    """
+    if action not in RESOLVE_ACTIONS:
+        raise InvalidResolution(
+            f"action must be one of {', '.join(RESOLVE_ACTIONS)}, not {action!r}"
+        )
+    if scan.status != "done":
+        raise InvalidResolution(
+            f"scan {scan.id} is {scan.status}; resolve its groups when it is done"
+        )
+    lock_collections(session, [scan.collection])
+    group = session.scalar(
+        select(ScanGroup)
+        .where(ScanGroup.scan_id == scan.id, ScanGroup.number == number)
+        .with_for_update()
+    )
+    if group is None:
+        raise UnknownScan(f"scan {scan.id} has no group {number}")
+    if group.resolved_at is not None:
+        raise AlreadyResolved(f"group {number} of scan {scan.id} was resolved already")
+    if keep not in group.images:
+        raise InvalidResolution(f"image {keep} is not in group {number}; keep one of its images")
+    keeper = session.get(Image, keep)
+    if keeper is None or keeper.linked_to is not None:
+        raise InvalidResolution(
+            f"image {keep} was {'deleted' if keeper is None else 'made a link'} after the scan; "
+            "keep another image of the group or scan again"
+        )
+
+    results = []
+    obsolete: list[str] = []
+    for image_id in group.images:
+        if image_id == keep:
+            continue
+        image = session.get(Image, image_id)
+        if image is None:
+            results.append({"image_id": image_id, "result": "already deleted"})
+        elif action == "delete":
+            # Uploads linked to it were copies of the picture the keeper keeps: they follow it.
+            session.execute(update(Image).where(Image.linked_to == image.id).values(linked_to=keep))
+            obsolete += delete_image(session, image, caller.actor)
+            results.append({"image_id": image_id, "result": "deleted"})
+        elif image.linked_to == keep:
+            results.append({"image_id": image_id, "result": "already linked"})
+        else:
+            obsolete += link_existing(session, image, keeper, caller.actor)
+            results.append({"image_id": image_id, "result": "linked"})
+    group.resolution = {"keep": keep, "action": action, "actor": caller.actor, "images": results}
+    group.resolved_at = utcnow()
+    return group.resolution, obsolete

@@ -1,0 +1,129 @@
+"""Which images of a collection a scan looks at: all of them, or those a filter keeps."""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dupgate.analysis import Features
+from dupgate.models import Image, ImageFeatures, as_utc
+from dupgate.scans.groups import ScanImage
+from index.collection import CollectionIndex
+
+
+class InvalidFilter(ValueError):
+    """A scan filter that cannot be applied; the message says why."""
+
+
+@dataclass(frozen=True)
+class ScanFilter:
+    """A part of a collection; every field that is set must hold (empty: the whole collection)."""
+
+    labels: tuple[str, ...] = ()  # images with at least one of these labels
+    exclude_labels: tuple[str, ...] = ()  # images with none of these
+    external_id_prefix: str | None = None
+    created_after: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
+
+    def __post_init__(self) -> None:
+        after, before = self.created_after, self.created_before
+        if after and before and as_utc(after) >= as_utc(before):
+            raise InvalidFilter("created_after must be earlier than created_before")
+
+    def keeps(self, image: Image) -> bool:
+        """Whether the image is inside the filter."""
+        labels = set(image.labels or ())
+        if self.labels and not labels & set(self.labels):
+            return False
+        if labels & set(self.exclude_labels):
+            return False
+        prefix = self.external_id_prefix
+        if prefix and not (image.external_id or "").startswith(prefix):
+            return False
+        created = as_utc(image.created_at)
+        if self.created_after and created < as_utc(self.created_after):
+            return False
+        return not (self.created_before and created >= as_utc(self.created_before))
+
+    def to_json(self) -> dict[str, Any]:
+        """The filter as stored with a scan and shown by the API (unset fields left out)."""
+        out: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            if isinstance(value, datetime):
+                out[name] = as_utc(value).isoformat()
+            elif isinstance(value, tuple) and value:
+                out[name] = list(value)
+            elif value and not isinstance(value, tuple):
+                out[name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ScanFilter":
+        """The filter to_json wrote (or a request body of the same shape)."""
+        unknown = set(data) - {
+            "labels",
+            "exclude_labels",
+            "external_id_prefix",
+            "created_after",
+            "created_before",
+        }
+        if unknown:
+            raise InvalidFilter(f"unknown filter {sorted(unknown)[0]!r}")
+
+        def moment(name: str) -> datetime | None:
+            value = data.get(name)
+            if value is None:
+                return None
+            try:
+                return as_utc(datetime.fromisoformat(str(value)))
+            except ValueError as e:
+                raise InvalidFilter(f"{name} must be an ISO 8601 time, not {value!r}") from e
+
+        return cls(
+            labels=tuple(data.get("labels") or ()),
+            exclude_labels=tuple(data.get("exclude_labels") or ()),
+            external_id_prefix=data.get("external_id_prefix") or None,
+            created_after=moment("created_after"),
+            created_before=moment("created_before"),
+        )
+
+
+def images_in_scope(session: Session, collection: str, scope: ScanFilter) -> list[Image]:
+    """The collection's images (not link records: those are resolved already) inside the filter."""
+    query = (
+        select(Image)
+        .where(Image.collection == collection, Image.linked_to.is_(None))
+        .order_by(Image.created_at, Image.id)
+    )
+    if scope.external_id_prefix:
+        query = query.where(Image.external_id.startswith(scope.external_id_prefix, autoescape=True))
+    return [image for image in session.scalars(query) if scope.keeps(image)]
+
+
+def scan_images(images: list[Image], index: CollectionIndex) -> list[ScanImage]:
+    """The images as the scan engine takes them, with the features the index already holds."""
+    found = []
+    for image in images:
+        label = index.label_of(image.id)
+        if label is None:
+            continue  # committed after the index was synced; the next scan sees it
+        found.append(
+            ScanImage(
+                image.id,
+                index.entry(label).features,
+                image.size,
+                as_utc(image.created_at).timestamp(),
+            )
+        )
+    return found
+
+
+def stored_scan_image(session: Session, image: Image) -> ScanImage:
+    """One image with its stored features, for a report or a single scan (no decoding)."""
+    row = session.get(ImageFeatures, image.sha256)
+    assert row is not None, "a committed image has stored features"
+    return ScanImage(
+        image.id, Features.from_bytes(row.data), image.size, as_utc(image.created_at).timestamp()
+    )

@@ -1,0 +1,236 @@
+"""Duplicate scans: one image against its collection, or a whole (filtered) collection in the
+background, with its groups as JSON and as an HTML report, and resolving a group."""
+
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dupgate.analysis import InvalidImage
+from dupgate.collections import visible_collection
+from dupgate.db import session_scope
+from dupgate.keys import Caller
+from dupgate.models import Image, Scan
+from dupgate.scans.jobs import (
+    create_scan,
+    duplicates_of,
+    engine_group,
+    group_views,
+    scan_groups,
+    scan_view,
+)
+from dupgate.scans.report import render_report, thumbnail_jpeg
+from dupgate.scans.resolve import resolve_group
+from dupgate.scans.scope import ScanFilter, stored_scan_image
+from dupgate.services import Services
+from dupgate.storage import BlobNotFound
+from gateway.deps import AdminCaller, ReadCaller, ServicesDep, SessionDep
+from gateway.routes.collections import CollectionName
+from gateway.routes.images import visible_image
+from gateway.routes.uploads import decode_lock
+
+router = APIRouter(tags=["scans"])
+log = logging.getLogger(__name__)
+
+# Groups per page of the HTML report: thumbnails are made from the stored images on request.
+REPORT_PAGE = 200
+
+
+@router.get("/images/{image_id}/duplicates")
+def single_scan(
+    image_id: str,
+    session: SessionDep,
+    services: ServicesDep,
+    caller: ReadCaller,
+    threshold: Annotated[
+        float | None, Query(gt=0, le=1, description="the collection's near threshold if left out")
+    ] = None,
+    labels: Annotated[list[str] | None, Query(description="only images with one of these")] = None,
+    exclude_labels: Annotated[list[str] | None, Query()] = None,
+    external_id_prefix: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> dict[str, Any]:
+    """The images of the collection that duplicate this one, with scores and tiers (no decoding)."""
+    image = visible_image(session, caller, image_id)
+    collection = visible_collection(session, caller, image.collection)
+    scope = ScanFilter(
+        tuple(labels or ()),
+        tuple(exclude_labels or ()),
+        external_id_prefix,
+        created_after,
+        created_before,
+    )
+    limit = collection.near_threshold if threshold is None else threshold
+    duplicates = duplicates_of(session, services.registry, image, limit, scope)
+    return {"image_id": image.id, "threshold": limit, "duplicates": duplicates}
+
+
+class ScanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    threshold: float | None = Field(None, description="the collection's near threshold if left out")
+    filters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="labels, exclude_labels, external_id_prefix, created_after, created_before",
+    )
+
+
+@router.post("/collections/{collection}/scans", status_code=202)
+def start_scan(
+    collection: CollectionName,
+    body: ScanRequest,
+    response: Response,
+    services: ServicesDep,
+    caller: AdminCaller,
+) -> dict[str, Any]:
+    """Scan the collection (or the part the filters keep) for duplicates in the background."""
+    with session_scope(services.database_url) as session:
+        scan = create_scan(
+            session,
+            visible_collection(session, caller, collection),
+            body.threshold,
+            ScanFilter.from_json(body.filters),
+            caller,
+        )
+        view = scan_view(scan)
+    _enqueue(scan.id)
+    response.headers["Location"] = f"/v1/scans/{scan.id}"
+    return view
+
+
+def _enqueue(scan_id: str) -> None:
+    # Imported here so that importing the gateway does not connect to the broker.
+    from workers.tasks import run_collection_scan
+
+    try:
+        run_collection_scan.delay(scan_id)
+    except Exception:
+        # The scan is committed: the workers' sweep starts it.
+        log.exception("could not enqueue scan %s; the sweep will start it", scan_id)
+
+
+@router.get("/collections/{collection}/scans")
+def list_scans(
+    collection: CollectionName, session: SessionDep, caller: ReadCaller
+) -> dict[str, Any]:
+    """The collection's scans, newest first."""
+    visible_collection(session, caller, collection)
+    scans = session.scalars(
+        select(Scan).where(Scan.collection == collection).order_by(Scan.created_at.desc())
+    )
+    return {"scans": [scan_view(s) for s in scans]}
+
+
+def visible_scan(session: Session, caller: Caller, scan_id: str) -> Scan:
+    """The scan if the caller's tenant owns its collection; 404 otherwise."""
+    scan = session.get(Scan, scan_id)
+    if scan is None:
+        raise HTTPException(404, f"no scan with id {scan_id}")
+    try:
+        visible_collection(session, caller, scan.collection)
+    except LookupError as e:
+        raise HTTPException(404, f"no scan with id {scan_id}") from e
+    return scan
+
+
+def finished_scan(session: Session, caller: Caller, scan_id: str) -> Scan:
+    scan = visible_scan(session, caller, scan_id)
+    if scan.status != "done":
+        detail = f"scan {scan_id} is {scan.status}" + (
+            f" ({scan.done}/{scan.total} images)" if scan.status == "running" else ""
+        )
+        raise HTTPException(409, detail + "; its groups are ready when it is done")
+    return scan
+
+
+@router.get("/scans/{scan_id}")
+def get_scan(scan_id: str, session: SessionDep, caller: ReadCaller) -> dict[str, Any]:
+    """The scan's progress (done/total) and, when it is done, how many groups it found."""
+    return scan_view(visible_scan(session, caller, scan_id))
+
+
+@router.get("/scans/{scan_id}/groups")
+def get_groups(
+    scan_id: str,
+    session: SessionDep,
+    caller: ReadCaller,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """The groups, biggest first: images, the scores that joined them, the suggested keeper."""
+    scan = finished_scan(session, caller, scan_id)
+    groups = group_views(session, scan_groups(session, scan.id, offset, limit))
+    return {"scan_id": scan.id, "total": scan.groups, "offset": offset, "groups": groups}
+
+
+@router.get("/scans/{scan_id}/report.html", response_class=HTMLResponse)
+async def report(
+    scan_id: str,
+    services: ServicesDep,
+    caller: ReadCaller,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    """The groups as a self-contained HTML page (thumbnails inside) that reads offline."""
+    return HTMLResponse(await run_in_threadpool(_report, services, caller, scan_id, page))
+
+
+def _report(services: Services, caller: Caller, scan_id: str, page: int) -> str:
+    with session_scope(services.database_url) as session:
+        scan = finished_scan(session, caller, scan_id)
+        groups = scan_groups(session, scan.id, (page - 1) * REPORT_PAGE, REPORT_PAGE)
+        engine_groups = [engine_group(g) for g in groups]
+        ids = {key for g in groups for key in g.images}
+        rows = {r.id: r for r in session.scalars(select(Image).where(Image.id.in_(ids)))}
+        images = {i: stored_scan_image(session, r) for i, r in rows.items()}
+        blobs = {i: r.blob_key for i, r in rows.items() if r.blob_key}
+        captions = {i: f"external id {r.external_id}" for i, r in rows.items() if r.external_id}
+        pages = max(1, -(-scan.groups // REPORT_PAGE))
+        summary = (
+            f"Collection {scan.collection}: {scan.groups} groups among {scan.total} images at "
+            f"threshold {scan.threshold:.2f}; page {page} of {pages}. "
+            f"Scan {scan.id}, finished {scan.finished_at:%Y-%m-%d %H:%M} UTC."
+        )
+
+    def thumbnail(key: str) -> bytes | None:
+        if key not in blobs:
+            return None
+        try:
+            content = services.store.get(blobs[key])
+            with decode_lock:
+                return thumbnail_jpeg(content)
+        except (BlobNotFound, InvalidImage):
+            return None
+
+    return render_report(
+        engine_groups,
+        images,
+        thumbnail,
+        captions=captions,
+        title=f"dupgate: duplicates in {scan.collection}",
+        summary=summary,
+    )
+
+
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    keep: str = Field(description="the image to keep (e.g. the suggested keeper)")
+    action: str = Field(description="link the others to it, or delete them")
+
+
+@router.post("/scans/{scan_id}/groups/{number}/resolve")
+def resolve(
+    scan_id: str, number: int, body: ResolveRequest, services: ServicesDep, caller: AdminCaller
+) -> dict[str, Any]:
+    """Keep one image of the group; link the others to it or delete them (audited as uploads are)."""
+    with session_scope(services.database_url) as session:
+        scan = visible_scan(session, caller, scan_id)
+        resolution, obsolete = resolve_group(session, scan, number, body.keep, body.action, caller)
+    for key in obsolete:
+        services.store.delete(key)
+    return resolution
