@@ -239,5 +239,44 @@ def worker(
     os.execv(sys.executable, _worker_argv(concurrency, beat, queues))
 
 
+@app.command()
+def scan(
+    directory: Annotated[Path, typer.Argument(help="the folder to scan, recursively")],
+    threshold: Annotated[
+        float | None, typer.Option(help="lowest score of a duplicate (default 0.40, as uploads)")
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="write the HTML report here")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the groups here")] = None,
+) -> None:
+    """Group the duplicate images of a local folder: no server, Redis or database needed."""
+    from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR
+    from dupgate.scans.folder import run_scan
+
+    if not directory.is_dir():
+        typer.echo(f"error: {directory} is not a folder", err=True)
+        raise typer.Exit(2)
+    near = DEFAULT_NEAR if threshold is None else threshold
+    typer.echo(
+        run_scan(directory, threshold=near, exact=DEFAULT_EXACT, report=report, json_path=json_path)
+    )
+
+
+@app.command()
+def ingest(
+    directory: Annotated[Path, typer.Argument(help="the folder to upload, recursively")],
+    collection: Annotated[str, typer.Option(help="the collection to upload into")],
+    url: Annotated[str, typer.Option(envvar="DUPGATE_URL")] = "http://127.0.0.1:8000",
+    key: Annotated[str | None, typer.Option(envvar="DUPGATE_API_KEY", help="API key")] = None,
+) -> None:
+    """Send every image of a folder through a running dupgate and count the decisions."""
+    from dupgate.scans.ingest import IngestError, ingest_folder, summary
+
+    try:
+        typer.echo(summary(ingest_folder(directory, collection, url=url, key=key)))
+    except IngestError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+
+
 if __name__ == "__main__":
     app()
