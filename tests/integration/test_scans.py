@@ -5,10 +5,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser import shown_in_browser
 from tests.conftest import photo
 from tests.images import resized_jpeg, with_caption
 from tests.integration.conftest import Server
@@ -162,6 +164,20 @@ def test_the_report_shows_every_group_with_its_thumbnails(catalog: Catalog) -> N
     assert html.count("data:image/jpeg;base64,") == 5
     assert html.count('<figure class="keeper">') == 2
     assert "external id sku-tench-sale" in html and "<script" not in html
+
+
+def test_the_report_opens_offline_in_chromium(
+    catalog: Catalog, browser: object, tmp_path: Path
+) -> None:
+    done = scan(catalog)
+    page = tmp_path / "report.html"
+    page.write_bytes(catalog.server.client.get(f"/v1/scans/{done['scan_id']}/report.html").content)
+
+    seen = shown_in_browser(browser, page)
+
+    assert (seen["groups"], seen["images"], seen["loaded"], seen["keepers"]) == (2, 5, 5, 2)
+    grouped = ("tench", "tench-small", "tench-sale", "ostrich", "ostrich-small")
+    assert sorted(seen["labels"]) == sorted(catalog.ids[name] for name in grouped)
 
 
 def test_a_scan_of_another_tenant_is_not_found_and_bad_scans_are_refused(

@@ -1,10 +1,6 @@
 """The HTML report: self-contained, escaped, and readable in a real headless Chromium."""
 
-import os
 import re
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,12 +9,10 @@ from dupgate.analysis import Embedder
 from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR
 from dupgate.scans import Group, ScanImage, find_groups
 from dupgate.scans.report import render_report, thumbnail_jpeg
+from tests.browser import shown_in_browser
 from tests.conftest import photo
 from tests.images import resized_jpeg, with_caption
 from tests.scans.conftest import DISTINCT, indexed, scan_image
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 @pytest.fixture(scope="module")
@@ -74,45 +68,6 @@ def test_an_image_without_a_thumbnail_still_shows_its_place(
     assert html.count("no preview") == sum(len(g.images) for g in groups)
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
-    """Debian's Chromium through its chromedriver; never a downloaded browser."""
-    required = os.environ.get("DUPGATE_TEST_BROWSER") == "required"
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        missing.append("the selenium package (pip install -e '.[test]')")
-    if missing:
-        message = f"no headless browser: {', '.join(missing)} missing (apt-get install chromium chromium-driver)"
-        if required:
-            pytest.fail(message + "; DUPGATE_TEST_BROWSER=required")
-        pytest.skip(message)
-    os.environ["SE_OFFLINE"] = "true"  # selenium-manager must not try to fetch anything
-    profile = tempfile.mkdtemp(prefix="dg-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
 def test_the_report_opens_in_chromium_with_every_group_and_thumbnail(
     scanned: tuple[list[Group], dict[str, ScanImage], dict[str, bytes]],
     browser: object,
@@ -122,20 +77,7 @@ def test_the_report_opens_in_chromium_with_every_group_and_thumbnail(
     page = tmp_path / "report <&>.html"
     page.write_text(report_of(scanned), encoding="utf-8")
 
-    browser.get(page.as_uri())  # type: ignore[attr-defined]
-    seen = browser.execute_script(  # type: ignore[attr-defined]
-        """
-        const images = [...document.images];
-        return {
-          groups: document.querySelectorAll("section.group").length,
-          images: images.length,
-          loaded: images.filter(i => i.complete && i.naturalWidth > 0).length,
-          keepers: document.querySelectorAll("figure.keeper img").length,
-          title: document.title,
-          labels: [...document.querySelectorAll("figcaption > div:first-child")].map(d => d.textContent),
-        };
-        """
-    )
+    seen = shown_in_browser(browser, page)
 
     assert seen["groups"] == len(groups)
     assert seen["images"] == sum(len(g.images) for g in groups)
