@@ -109,8 +109,25 @@ def serve(
     """Start the gateway, a worker pool and (unless DUPGATE_REDIS_URL is set) an embedded Redis."""
     settings = _settings(data_dir)
     _ready_database(settings)
-    env = dict(os.environ, DUPGATE_DATA_DIR=str(settings.data_dir.resolve()))
     children: list[subprocess.Popen[bytes]] = []
+    try:
+        _start_parts(settings, children, host, port, workers)
+    except BaseException:  # Ctrl-C while starting, or a part that could not start
+        _stop_all(children)
+        raise
+    _supervise(children)
+
+
+def _start_parts(
+    settings: Settings,
+    children: list[subprocess.Popen[bytes]],
+    host: str,
+    port: int,
+    workers: int,
+) -> None:
+    """Start the embedded Redis (unless one is configured), the workers and the gateway; print
+    how to use them. `children` receives each part as it starts."""
+    env = dict(os.environ, DUPGATE_DATA_DIR=str(settings.data_dir.resolve()))
     if settings.redis_url is None:
         children.append(embedded_redis.start(settings.data_dir))
         env["DUPGATE_REDIS_URL"] = embedded_redis.url_for(settings.data_dir)
@@ -146,7 +163,6 @@ def serve(
         f"     curl -H 'Authorization: Bearer {key}' -F file=@photo.jpg "
         f"{url}/v1/collections/demo/images"
     )
-    _supervise(children)
 
 
 def _threads_per_process(processes: int) -> int:
@@ -188,12 +204,21 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
         nonlocal stopping
         stopping = True
 
+    # SIGINT too, explicitly: a shell starting `dupgate serve &` without job control makes it
+    # ignore SIGINT, and Ctrl-C (or kill -INT) must still stop it.
     signal.signal(signal.SIGTERM, stop)
-    try:
-        while not stopping and all(c.poll() is None for c in children):
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+    signal.signal(signal.SIGINT, stop)
+    while not stopping and all(c.poll() is None for c in children):
+        time.sleep(0.2)
+    _stop_all(children)
+    failed = [str(c.args) for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
+    if failed and not stopping:
+        typer.echo(f"stopped because a part exited: {failed}", err=True)
+        raise typer.Exit(1)
+
+
+def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the started parts, the last started first."""
     for child in reversed(children):
         if child.poll() is None:
             child.terminate()
@@ -202,10 +227,7 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
             child.wait(timeout=20)
         except subprocess.TimeoutExpired:
             child.kill()
-    failed = [str(c.args) for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
-    if failed and not stopping:
-        typer.echo(f"stopped because a part exited: {failed}", err=True)
-        raise typer.Exit(1)
+            child.wait()
 
 
 @app.command()

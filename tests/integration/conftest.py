@@ -172,6 +172,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
         if pg_name:
             drop_postgres_database(pg_name)
         shutil.rmtree(data_dir, ignore_errors=True)
