@@ -63,17 +63,28 @@ def quality(items: Sequence[Item], groups: Sequence[Sequence[int]]) -> dict[str,
             group_of[position] = number
     original = {item.source: p for p, item in enumerate(items) if item.key == item.source}
     copies = [p for p, item in enumerate(items) if item.key != item.source]
-    found = sum(
-        1
+    found = {
+        p
         for p in copies
         if p in group_of and group_of[p] == group_of.get(original[items[p].source], -1)
-    )
+    }
     mixing = sum(1 for group in groups if len({items[p].source for p in group}) > 1)
+    by_edit: dict[str, list[int]] = {}
+    for p in copies:
+        by_edit.setdefault(edit_of(items[p].key), []).append(p)
     return {
         "groups": len(groups),
-        "copies_found": found / max(1, len(copies)),
+        "copies_found": len(found) / max(1, len(copies)),
+        "copies_found_by_edit": {
+            edit: sum(p in found for p in ps) / len(ps) for edit, ps in sorted(by_edit.items())
+        },
         "mixing": mixing,
     }
+
+
+def edit_of(key: str) -> str:
+    """The edit an image's key names ("original" for a photo itself)."""
+    return key.rpartition("~")[2] if "~" in key else "original"
 
 
 def all_pairs_groups(images: Sequence[ScanImage], threshold: float) -> list[list[int]]:
@@ -95,7 +106,7 @@ def all_pairs_groups(images: Sequence[ScanImage], threshold: float) -> list[list
     return components(len(images), edges)
 
 
-def measure_dupgate(size: int, workers: int, out: str) -> None:
+def measure_dupgate(size: int, workers: int, threshold: float, out: str) -> None:
     """In a fresh process: build the index and scan; write the figures as JSON to `out`."""
     items = collection(size, workers)
     images = [
@@ -107,14 +118,12 @@ def measure_dupgate(size: int, workers: int, out: str) -> None:
     index.add_many([(p, image.key, image.features) for p, image in enumerate(images)])
     built = time.perf_counter() - started
     started = time.perf_counter()
-    groups = find_groups(images, index, threshold=DEFAULT_NEAR, exact=DEFAULT_EXACT)
+    groups = find_groups(images, index, threshold=threshold, exact=DEFAULT_EXACT)
     scanned = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     source = {item.key: item.source for item in items}
     cross = Counter(
-        " + ".join(
-            sorted(key.rpartition("~")[2] if "~" in key else "original" for key in (p.a, p.b))
-        )
+        " + ".join(sorted(edit_of(key) for key in (p.a, p.b)))
         for g in groups
         for p in g.pairs
         if source[p.a] != source[p.b]
@@ -123,6 +132,7 @@ def measure_dupgate(size: int, workers: int, out: str) -> None:
     as_positions = [[position[key] for key in g.images] for g in groups]
     result: dict[str, Any] = {
         "size": size,
+        "threshold": threshold,
         "build_s": built,
         "scan_s": scanned,
         "peak_bytes": peak,
@@ -133,7 +143,7 @@ def measure_dupgate(size: int, workers: int, out: str) -> None:
     }
     if size <= REAL_SIZE:
         started = time.perf_counter()
-        exhaustive = all_pairs_groups(images, DEFAULT_NEAR)
+        exhaustive = all_pairs_groups(images, threshold)
         result["all_pairs_s"] = time.perf_counter() - started
         result["same_as_all_pairs"] = sorted(map(sorted, exhaustive)) == sorted(
             map(sorted, as_positions)
@@ -141,10 +151,10 @@ def measure_dupgate(size: int, workers: int, out: str) -> None:
     Path(out).write_text(json.dumps(result))
 
 
-def run_dupgate(size: int, workers: int) -> dict[str, Any]:
+def run_dupgate(size: int, workers: int, threshold: float = DEFAULT_NEAR) -> dict[str, Any]:
     out = tempfile.mkstemp(prefix="dg-scan-bench-", suffix=".json")[1]
     process = multiprocessing.get_context("spawn").Process(
-        target=measure_dupgate, args=(size, workers, out)
+        target=measure_dupgate, args=(size, workers, threshold, out)
     )
     process.start()
     process.join()
