@@ -27,7 +27,7 @@ from benchmarks.quality.paths import CACHE, IMAGENET, rel
 PHOTO_SEED = 20240611
 SPLIT_SEEDS = {"calibration": 1, "heldout": 2}
 # Bump when edits.py or the layout below changes, so cached copies are regenerated.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: the template edits (screenshot_app, screenshot_browser, shop_banner)
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,22 @@ def photos() -> list[Path]:
     return found
 
 
+def permuted(all_photos: list[Path]) -> list[Path]:
+    """The fixed permutation that gives each photo its role (see the module docstring)."""
+    return [all_photos[i] for i in np.random.default_rng(PHOTO_SEED).permutation(len(all_photos))]
+
+
+def fresh_pool(split: str) -> list[Path]:
+    """The split's photos that are in no catalog (full size): its fresh photos come first."""
+    pool = permuted(photos())[FULL.catalog :]
+    half = len(pool) // 2
+    return pool[:half] if split == "calibration" else pool[half:]
+
+
 def build(split: str, size: Size, workers: int) -> LabelledSet:
     """Make (or reuse from the cache) the copies of `split` and write its manifest."""
     all_photos = photos()
-    perm = [all_photos[i] for i in np.random.default_rng(PHOTO_SEED).permutation(len(all_photos))]
+    perm = permuted(all_photos)
     n_cat = size.catalog
     catalog = perm[:n_cat]
     half = n_cat // 2
@@ -98,7 +110,7 @@ def build(split: str, size: Size, workers: int) -> LabelledSet:
         rng = np.random.default_rng([seed, PHOTO_SEED, e_index])
         picked = rng.choice(len(sources), size=size.copies_per_edit, replace=False)
         for p_index in sorted(int(i) for i in picked):
-            jobs.append((seed, e_index, p_index, str(sources[p_index]), str(out_dir)))
+            jobs.append((split, e_index, p_index, str(sources[p_index]), str(out_dir)))
     with Pool(workers) as pool:
         copies = list(
             tqdm(pool.imap(_make_copy, jobs, chunksize=4), total=len(jobs), desc=f"copies {split}")
@@ -113,11 +125,11 @@ def _n_pairs_photos(size: Size) -> int:
     return 1000 if size == FULL else 100
 
 
-def _make_copy(job: tuple[int, int, int, str, str]) -> Query:
-    seed, e_index, p_index, source, out_dir = job
+def _make_copy(job: tuple[str, int, int, str, str]) -> Query:
+    split, e_index, p_index, source, out_dir = job
     edit = edits.EDITS[e_index]
-    rng = np.random.default_rng([seed, e_index, p_index])
-    data, ext, params = edits.apply(edit, Path(source).read_bytes(), rng)
+    rng = np.random.default_rng([SPLIT_SEEDS[split], e_index, p_index])
+    data, ext, params = edits.apply(edit, Path(source).read_bytes(), rng, split)
     path = Path(out_dir) / edit.name / f"{Path(source).stem}.{ext}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)

@@ -56,6 +56,8 @@ _install_augly_shims()
 import augly.image as imaugs  # noqa: E402 - needs the shims above
 from augly.utils import ASSETS_BASE_DIR  # noqa: E402
 
+from benchmarks.quality import templates  # noqa: E402
+
 ASSETS = Path(ASSETS_BASE_DIR)
 
 
@@ -262,6 +264,9 @@ PIXEL_STEPS: dict[str, Step] = {
     )
 }
 
+# Steps that frame the photo in a template drawn for the copy (texts from the split's own pool).
+TEMPLATE_STEPS = ("screenshot_app", "screenshot_browser", "shop_banner")
+
 # Steps that only change the encoding: they need the source bytes, not only pixels.
 ENCODING_STEPS = {"byte_copy", "jpeg_high", "jpeg_medium", "jpeg_low", "png", "webp"}
 JPEG_QUALITY = {"jpeg_high": (85, 95), "jpeg_medium": (60, 80), "jpeg_low": (30, 50)}
@@ -298,6 +303,10 @@ EDITS: tuple[Edit, ...] = (
     *(Edit("+".join(pair), "near", pair) for pair in NEAR_PAIRS),
     Edit("screenshot", "hard", ("screenshot",)),
     Edit("meme", "hard", ("meme",)),
+    # Added after the original 29, so their indices (and the seeds of their copies) are unchanged.
+    Edit("screenshot_app", "hard", ("screenshot_app",)),
+    Edit("screenshot_browser", "hard", ("screenshot_browser",)),
+    Edit("shop_banner", "near", ("shop_banner",)),
 )
 
 
@@ -309,7 +318,9 @@ def _encode(img: Image.Image, fmt: str, **kwargs: object) -> bytes:
     return out.getvalue()
 
 
-def apply(edit: Edit, source: bytes, rng: np.random.Generator) -> tuple[bytes, str, list[Params]]:
+def apply(
+    edit: Edit, source: bytes, rng: np.random.Generator, split: str = "calibration"
+) -> tuple[bytes, str, list[Params]]:
     """The copy's bytes, its file extension and the parameters of each step."""
     step = edit.steps[0]
     if step in ENCODING_STEPS:
@@ -318,7 +329,11 @@ def apply(edit: Edit, source: bytes, rng: np.random.Generator) -> tuple[bytes, s
     img.load()
     params = []
     for name in edit.steps:
-        img, p = PIXEL_STEPS[name](img, rng)
+        if name in TEMPLATE_STEPS:
+            template = templates.draw(name, rng, split)
+            img, p = templates.frame(img, template), template.params
+        else:
+            img, p = PIXEL_STEPS[name](img, rng)
         params.append(p)
     return _encode(img, "JPEG", quality=SAVE_QUALITY), "jpg", params
 

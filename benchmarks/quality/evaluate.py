@@ -72,6 +72,7 @@ class ThresholdRecall:
     above: float
     recall: dict[str, float]
     fresh_false: int
+    per_edit: dict[str, float] = field(default_factory=dict)
 
 
 def recall_above(
@@ -80,19 +81,25 @@ def recall_above(
     """Per-class recall counting only correct best candidates scoring strictly above `above`."""
     hits: Counter = Counter()
     totals: Counter = Counter()
+    edit_hits: Counter = Counter()
+    edit_totals: Counter = Counter()
     fresh_false = 0
     for q, o in zip(queries, outcomes, strict=True):
         passes = o.best is not None and not np.isnan(o.value) and o.value > above
         if q.klass == "fresh":
             fresh_false += passes
             continue
+        correct = passes and catalog_names[o.best] == q.expected
         totals[q.klass] += 1
-        hits[q.klass] += passes and catalog_names[o.best] == q.expected
+        hits[q.klass] += correct
+        edit_totals[q.edit] += 1
+        edit_hits[q.edit] += correct
     return ThresholdRecall(
         name,
         above,
         {k: hits[k] / totals[k] if totals[k] else float("nan") for k in CLASSES},
         fresh_false,
+        {e: edit_hits[e] / n for e, n in edit_totals.items()},
     )
 
 

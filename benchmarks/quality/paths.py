@@ -9,6 +9,7 @@ DATASETS = ROOT.parent / "shared" / "datasets"
 IMAGENET = DATASETS / "imagenet-sample"
 IMAGEDEDUP_TESTS = DATASETS / "imagededup-tests"
 PDQ_TESTDATA = DATASETS / "pdq-testdata"
+CLOTHING = DATASETS / "clothing"
 # Generated copies and cached features; git-ignored.
 CACHE = HERE / ".cache"
 RESULTS = HERE / "RESULTS.md"

@@ -2,14 +2,18 @@
 
 import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
+from benchmarks.quality.clothing import ClothingResult
 from benchmarks.quality.evaluate import CLASSES, Summary, ThresholdRecall
 from benchmarks.quality.extras import ExtraResult
 from benchmarks.quality.margin import Margin
 from benchmarks.quality.methods import LABELS, METHODS
+from benchmarks.quality.paths import rel
+from benchmarks.quality.template_negatives import TemplateResult
 
 METHOD_NOTES = [
     "- pHash: `imagehash.phash`, Hamming distance ≤ 10 of 64 bits. imagededup's `PHash` cannot "
@@ -118,19 +122,187 @@ def threshold_table(rows: list[ThresholdRecall]) -> list[str]:
     )
 
 
-def sweep_table(rows: list[tuple[ThresholdRecall, float]]) -> list[str]:
+def sweep_table(
+    rows: list[tuple[ThresholdRecall, float]],
+    hard_edits: Sequence[str],
+    negatives: Sequence[tuple[str, Callable[[float], tuple[int, int]]]],
+) -> list[str]:
+    """Recall per class and per hard edit, and false matches of each negative set, per threshold."""
     return _table(
         [
             "near threshold",
             *[f"recall {k}" for k in CLASSES],
+            *[f"hard: {e}" for e in hard_edits],
             "fresh matched",
             "distinct pairs ≥ it, per million",
+            *[f"{label} ≥ it" for label, _ in negatives],
         ],
         [
-            [r.name, *[_pct(r.recall[k]) for k in CLASSES], r.fresh_false, f"{per_million:.1f}"]
+            [
+                r.name,
+                *[_pct(r.recall[k]) for k in CLASSES],
+                *[_pct(r.per_edit.get(e, float("nan"))) for e in hard_edits],
+                r.fresh_false,
+                f"{per_million:.1f}",
+                *[_rate(*rate(float(r.name))) for _, rate in negatives],
+            ]
             for r, per_million in rows
         ],
     )
+
+
+def _rate(flagged: int, pairs: int) -> str:
+    return f"{flagged}/{pairs:,} ({flagged / pairs:.1e})" if pairs else "–"
+
+
+def negatives_sweep_table(
+    thresholds: Sequence[float], negatives: Sequence[tuple[str, Callable[[float], tuple[int, int]]]]
+) -> list[str]:
+    """False matches (flagged pairs / pairs) of each negative set at each threshold."""
+    return _table(
+        ["threshold", *[label for label, _ in negatives]],
+        [[f"{t:.2f}", *[_rate(*rate(t)) for _, rate in negatives]] for t in thresholds],
+    )
+
+
+def clothing_section(r: ClothingResult, near: float) -> list[str]:
+    """Pairs of the clothing photos: across contributors, within one, identical bytes."""
+    fc = r.floor_check
+    rows = []
+    for t, (across, within, same) in r.counts.items():
+        label = f"{t:.2f}" + (" (near)" if t == near else "")
+        rows.append([label, _rate(across, r.n_across), _rate(within, r.n_within), same])
+    lines = [
+        f"{r.n_photos:,} photos from {r.n_contributors} contributors: {r.n_pairs:,} unordered "
+        f"pairs, each scored in both directions with the larger kept; {r.n_across:,} across "
+        f"contributors, {r.n_within:,} within one, {len(r.identical)} byte-identical "
+        f"(counted apart). Prefilter: `score()` was called for the {r.n_scored:,} pairs whose "
+        f"best SSCD cosine (whole or a view, either direction) is ≥ {r.floor} (or whose bytes "
+        "are identical); the others count as unique. Check of that floor: of "
+        f"{fc.checked:,} random pairs under it, scored with `score()` one by one, "
+        f"{fc.reaching_near} reach the near threshold (highest {fc.max_score:.4f}). "
+        f"{r.seconds:.0f} s.",
+        "",
+        *_table(
+            [
+                "threshold",
+                "across contributors (false), flagged/pairs",
+                "within one contributor, flagged/pairs",
+                "identical bytes",
+            ],
+            rows,
+        ),
+        "",
+        "Highest pairs across contributors (false matches when at or above the near threshold):",
+        "",
+        *_table(
+            ["score", "tier", "photo A (contributor)", "photo B (contributor)"],
+            [
+                [
+                    f"{f.score:.4f}",
+                    f.tier,
+                    f"{f.a.path.name} ({f.a.sender})",
+                    f"{f.b.path.name} ({f.b.sender})",
+                ]
+                for f in r.top_across
+            ],
+        ),
+        "",
+        f"Pairs within one contributor at or above the near threshold ({len(r.within)} listed; "
+        "re-shoots of one garment are expected here, other pairs are false matches — look at "
+        "them):",
+        "",
+    ]
+    if r.within:
+        lines += _table(
+            ["score", "tier", "contributor", "photo A", "photo B", "labels"],
+            [
+                [
+                    f"{f.score:.4f}",
+                    f.tier,
+                    f.a.sender,
+                    f.a.path.name,
+                    f.b.path.name,
+                    f"{f.a.label} / {f.b.label}",
+                ]
+                for f in r.within
+            ],
+        )
+        lines += ["", f"Contact sheet (not committed): `{rel(r.sheet)}`." if r.sheet else ""]
+    else:
+        lines.append("(none)")
+    if r.identical:
+        lines += [
+            "",
+            "Byte-identical pairs (the same file uploaded twice: a correct exact match):",
+            "",
+            *[
+                f"- {f.a.path.name} ({f.a.sender}) = {f.b.path.name} ({f.b.sender})"
+                for f in r.identical
+            ],
+        ]
+    return lines
+
+
+def template_section(r: TemplateResult, near: float) -> list[str]:
+    """Per family: pairs of different photos in one template, and uploads against a catalog."""
+    rows = []
+    for f in r.families:
+        counts = f.counts or {}
+        score, a, b = f.worst
+        rows.append(
+            [
+                f.family,
+                f.variants,
+                f.photos,
+                f.pairs,
+                *[counts.get(t, 0) for t in sorted(counts)],
+                f"{score:.4f}",
+                f"`{Path(a).stem}` / `{Path(b).stem}`" if a else "–",
+            ]
+        )
+    thresholds = sorted(r.families[0].counts or {}) if r.families else []
+    lines = [
+        "Pairs: every pair of different photos framed by one template variant, scored in both "
+        "directions (the larger kept, no prefilter). Columns `≥ t`: pairs at or above t "
+        f"(near threshold {near}); every one of them is a false match.",
+        "",
+        *_table(
+            [
+                "family",
+                "variants",
+                "photos each",
+                "pairs",
+                *[f"≥ {t:.2f}" for t in thresholds],
+                "worst score",
+                "worst pair",
+            ],
+            rows,
+        ),
+        "",
+        f"Catalog protocol: the catalog ({r.n_catalog} images) is the ImageNet catalog plus the "
+        "first framed photo of every variant; every other framed photo is checked against it as "
+        "an upload (brute-force candidates, as for the copies). Any match is false.",
+        "",
+        *_table(
+            [
+                "family",
+                "uploads",
+                "matched (false)",
+                "matched its own template's photo",
+                "best score",
+            ],
+            [
+                [f.family, f.queries, f.matched, f.matched_own_frame, f"{f.worst_query:.4f}"]
+                for f in r.families
+            ],
+        ),
+        "",
+    ]
+    if r.sheet:
+        lines.append(f"Contact sheet of the flagged pairs (not committed): `{rel(r.sheet)}`.")
+    lines.append(f"{r.seconds:.0f} s.")
+    return lines
 
 
 def timing_table(timing: dict[str, float]) -> list[str]:
