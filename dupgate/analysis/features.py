@@ -10,13 +10,17 @@ import numpy as np
 from dupgate.analysis.decode import decode
 from dupgate.analysis.embedding import INPUT_SIZE, Embedder
 from dupgate.analysis.hashes import THUMB_SIZE, pdq, phash, thumbnail
-from dupgate.analysis.views import query_views
+from dupgate.analysis.local import LocalFeatures, local_features
+from dupgate.analysis.views import framed_view
 
 # Bump whenever a signal changes meaning: stored features of another version are recomputed.
-ANALYSIS_VERSION = 1
+# 2: local features for verification (dupgate/analysis/local.py).
+ANALYSIS_VERSION = 2
 
 _MAGIC = b"DGF"
 _HEAD = struct.Struct("<3sHI")  # magic, format version, length of the JSON header
+# Format 2 appends the local features; format 1 (analysis version 1) has none.
+_FORMAT = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,6 +38,7 @@ class Features:
     thumb: np.ndarray  # (32, 32, 3) uint8 thumbnail, aspect ignored
     pdq: bytes  # 32-byte PDQ hash of the upright picture
     pdq_quality: int
+    local: LocalFeatures | None = None  # None only in features stored by analysis version 1
 
     def to_bytes(self) -> bytes:
         """Compact, versioned encoding: a JSON header, then the raw little-endian arrays."""
@@ -50,16 +55,18 @@ class Features:
                 "dim": int(self.embedding.shape[0]),
                 "views": int(self.views.shape[0]),
                 "thumb": THUMB_SIZE,
+                "local": self.local is not None,
             },
             separators=(",", ":"),
         ).encode()
         return b"".join(
             [
-                _HEAD.pack(_MAGIC, 1, len(header)),
+                _HEAD.pack(_MAGIC, _FORMAT, len(header)),
                 header,
                 self.embedding.astype("<f4").tobytes(),
                 self.views.astype("<f4").tobytes(),
                 self.thumb.astype(np.uint8).tobytes(),
+                self.local.to_bytes() if self.local is not None else b"",
             ]
         )
 
@@ -69,13 +76,15 @@ class Features:
         if len(data) < _HEAD.size:
             raise ValueError("not dupgate features: too short")
         magic, fmt_version, header_length = _HEAD.unpack_from(data)
-        if magic != _MAGIC or fmt_version != 1:
+        if magic != _MAGIC or fmt_version not in (1, _FORMAT):
             raise ValueError(f"not dupgate features (magic {magic!r}, format {fmt_version})")
         start = _HEAD.size + header_length
         h = json.loads(data[_HEAD.size : start])
         dim, k, side = h["dim"], h["views"], h["thumb"]
         sizes = [dim * 4, k * dim * 4, side * side * 3]
-        if len(data) != start + sum(sizes):
+        end = start + sum(sizes)
+        has_local = bool(h.get("local", False))
+        if len(data) < end or (len(data) > end and not has_local):
             raise ValueError("dupgate features of the wrong length")
         embedding = np.frombuffer(data, "<f4", dim, start).astype(np.float32)
         views = np.frombuffer(data, "<f4", k * dim, start + sizes[0]).astype(np.float32)
@@ -92,6 +101,7 @@ class Features:
             thumb=thumb.reshape(side, side, 3).copy(),
             pdq=bytes.fromhex(h["pdq"]),
             pdq_quality=h["pdq_quality"],
+            local=LocalFeatures.from_bytes(data[end:]) if has_local else None,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -106,8 +116,9 @@ def analyze(data: bytes, embedder: Embedder, *, max_pixels: int = 64_000_000) ->
     """Decode once and compute every signal. Raises InvalidImage for bytes that are not an image."""
     decoded = decode(data, max_pixels=max_pixels)
     picture = decoded.picture
+    box, view = framed_view(picture)
     # One batch: with two threads ONNX Runtime runs two inputs ~15% faster together.
-    vectors = embedder.embed([picture, *query_views(picture)], INPUT_SIZE)
+    vectors = embedder.embed([picture, *([view] if view is not None else [])], INPUT_SIZE)
     pdq_hash, pdq_quality = pdq(picture)
     return Features(
         version=ANALYSIS_VERSION,
@@ -121,4 +132,5 @@ def analyze(data: bytes, embedder: Embedder, *, max_pixels: int = 64_000_000) ->
         thumb=thumbnail(picture),
         pdq=pdq_hash,
         pdq_quality=pdq_quality,
+        local=local_features(picture, box, framed=view is not None),
     )

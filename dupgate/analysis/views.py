@@ -2,19 +2,17 @@
 
 A committed image has one descriptor of its whole. An upload that shows the picture inside a
 frame (phone UI, caption bands, letterbox) is embedded once whole and once per view; the score
-takes the best. Views are embedded at the same size as the whole, in the same batch: at 160 px a
-pasted picture lost ~0.2 of cosine against its 288 px original, which left the view useless. So
-there is one view at most, which keeps analysis within 2x decode + one inference.
+takes the best, and verification compares the pictures inside the frames. Views are embedded at
+the same size as the whole, in the same batch: at 160 px a pasted picture lost ~0.2 of cosine
+against its 288 px original, which left the view useless. So there is one view at most.
 """
 
 import numpy as np
 from PIL import Image
 
-MAX_VIEWS = 1
 # A centre crop as the view of unframed pictures lifted 5-degree rotations (white corners) by
 # ~0.04 of score on 50 ImageNet photos and helped nothing else, but made every upload pay a
-# second inference (analysis 2.0x decode + one inference instead of ~1.1x).
-CENTRE_FALLBACK = False
+# second inference (analysis 2.0x decode + one inference instead of ~1.1x), so there is none.
 # The content box counts as a frame found when it leaves less than this share of the area.
 FRAMED_AREA = 0.9
 # Trimming starts only at an edge line that is flat (FLAT_SHARE of its pixels within FLAT_TOLERANCE
@@ -27,7 +25,6 @@ BAND_SHARE = 0.5
 BAND_TOLERANCE = 12
 # Below this share of the image left after trimming, the trim is taken to be a mistake.
 MIN_CONTENT_AREA = 0.15
-CENTRE_SCALE = 0.7
 _PROBE = 256
 
 
@@ -53,28 +50,15 @@ def content_box(picture: Image.Image) -> Box:
     return (round(left * fx), round(top * fy), round(right * fx), round(bottom * fy))
 
 
-def query_views(picture: Image.Image) -> list[Image.Image]:
-    """At most MAX_VIEWS crops to embed besides the whole: the content box when a frame was found.
+def framed_view(picture: Image.Image) -> tuple[Box, Image.Image | None]:
+    """The content box, and the picture inside it when a frame was found (else None).
 
-    Without a frame there is no view (or, with CENTRE_FALLBACK, the centre of the picture), so
-    most uploads cost one inference and framed ones two.
+    Without a frame there is no view, so most uploads cost one inference and framed ones two.
     """
     left, top, right, bottom = box = content_box(picture)
     if (right - left) * (bottom - top) < FRAMED_AREA * picture.width * picture.height:
-        return [picture.crop(box)]
-    return [_centre(picture, CENTRE_SCALE)] if CENTRE_FALLBACK else []
-
-
-def _centre(picture: Image.Image, scale: float) -> Image.Image:
-    w, h = picture.size
-    cw, ch = max(1, round(w * scale)), max(1, round(h * scale))
-    left, top = (w - cw) // 2, (h - ch) // 2
-    return picture.crop((left, top, left + cw, top + ch))
-
-
-def _share_near_median(pixels: np.ndarray, tolerance: int) -> np.ndarray:
-    median = np.median(pixels, axis=1, keepdims=True)
-    return np.asarray((np.abs(pixels - median) <= tolerance).mean(axis=1))
+        return box, picture.crop(box)
+    return (0, 0, picture.width, picture.height), None
 
 
 def _trim(pixels: np.ndarray) -> tuple[int, int]:

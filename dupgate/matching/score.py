@@ -1,38 +1,45 @@
-"""One score in [0, 1] for "the query is a copy of the candidate", and its tiers.
+"""One score in [0, 1] for "the query is a copy of the candidate's picture", and its tiers.
 
-The scale has two bands, so that one number carries both "how likely a copy" and "how close":
+The scale has three bands, so that one number means the same in every collection:
 - [EXACT_FLOOR, 1]: the same picture, re-encoded or resized. SSCD agrees (cosine >= 0.5), the
   aspect ratio is unchanged, the pHashes are within a few bits and the 32x32 colour thumbnails
   differ only by compression or resampling noise. Closer thumbnails score higher; identical
   bytes score exactly 1.
-- [0, EXACT_FLOOR): everything else scores its SSCD cosine similarity (the best of the query's
-  whole and its views against the candidate's whole), clipped to [0, 1) and capped just under
-  EXACT_FLOOR. SSCD cannot tell a re-encode from a logo overlay (both ~0.95), which is why the
-  exact band needs the pixel-level evidence above.
+- [VERIFIED_FLOOR, EXACT_FLOOR): the same picture, edited. SSCD proposed it (cosine at least
+  RETRIEVAL_FLOOR) and verification (dupgate/matching/verify.py) found the two pictures aligned
+  and agreeing: the score rises from VERIFIED_FLOOR at strength MIN_STRENGTH to just under
+  EXACT_FLOOR at strength 1.
+- [0, VERIFIED_FLOOR): not shown to be the same picture: the SSCD cosine, scaled into the band.
+  Look-alikes land here however similar SSCD finds them: two garments on one bed, two photos in
+  one screenshot frame.
 
-Seen on ImageNet photos (analysis v1): distinct pairs <= 0.30 (max of 124,750 pairs of 500
-photos; 99.9th percentile 0.18); edited copies of 50 photos (crop, caption, logo, colour change,
-flip, padding, meme bands, phone screenshot, 5 degree rotation) median 0.57-0.95, 10th
-percentile >= 0.70 except a 50% centre crop (0.50); resized or re-encoded copies >= 0.97.
+So the near threshold is a verification threshold: at the default (VERIFIED_FLOOR) a pair is
+near exactly when verification passed. A threshold below it also takes unverified pairs by
+their SSCD cosine (the behaviour of analysis version 1); one above it asks for stronger
+verification. Candidates whose features predate verification (analysis version 1, until
+`dupgate reanalyze` has run) are scored by their cosine alone, as they were.
 
-The defaults are calibrated on the `calibration` split of benchmarks/quality (see its
-RESULTS.md): DEFAULT_EXACT is the floor of the exact band, so a copy is `exact` only with
-pixel-level evidence. DEFAULT_NEAR = 0.40 is the highest threshold that still finds at least 75%
-of copies placed inside screenshots and memes there (81%); it lies 0.10 above the highest score
-of any of the ~500,000 pairs of distinct photos (0.30). At 0.45 that recall fell to 66%, at
-0.50 to 59%. Collections of millions of images should raise it towards 0.5: the distinct-pair
-tail grows about 0.05 per tenfold more pairs, so 0.40 is likely reached by about one pair in
-10^8, i.e. roughly one upload in a hundred into a collection of a million unrelated images.
+MIN_STRENGTH and RETRIEVAL_FLOOR are calibrated on the `calibration` split of
+benchmarks/quality (see its RESULTS.md), with its clothing and template negatives.
 """
 
 import numpy as np
 
 from dupgate.analysis import Features
 from dupgate.analysis.hashes import phash_distance
+from dupgate.matching.verify import Verification, verify
 
 EXACT_FLOOR = 0.95
+VERIFIED_FLOOR = 0.40
 DEFAULT_EXACT = 0.95
-DEFAULT_NEAR = 0.40
+DEFAULT_NEAR = VERIFIED_FLOOR
+
+# Candidates below this SSCD cosine are not verified: copies score far above it.
+RETRIEVAL_FLOOR = 0.2
+# Verification strength (coverage x agreement) from which a pair is the same picture. On the
+# calibration half of the clothing pairs (cosine >= 0.35, 8,942 pairs) no two garments reached
+# 0.29; edited copies there were found at 99.2% (near) and 91.3% (screenshots and memes).
+MIN_STRENGTH = 0.4
 
 EXACT_MIN_COSINE = 0.5
 _EXACT_MAX_ASPECT_CHANGE = 0.03
@@ -81,7 +88,33 @@ def score(query: Features, candidate: Features) -> float:
     if closeness is not None:
         # 0.99: only identical bytes reach 1.0.
         return EXACT_FLOOR + (1.0 - EXACT_FLOOR) * closeness * 0.99
-    return float(np.clip(cos, 0.0, EXACT_FLOOR - 0.001))
+    if query.local is None or candidate.local is None:
+        return float(np.clip(cos, 0.0, EXACT_FLOOR - 0.001))
+    unverified = VERIFIED_FLOOR * float(np.clip(cos, 0.0, 0.999))
+    if cos < RETRIEVAL_FLOOR:
+        return unverified
+    strength = verification(query, candidate, enough=MIN_STRENGTH).strength
+    if strength < MIN_STRENGTH:
+        return unverified
+    share = (strength - MIN_STRENGTH) / (1.0 - MIN_STRENGTH)
+    return VERIFIED_FLOOR + (EXACT_FLOOR - VERIFIED_FLOOR) * min(share, 0.999)
+
+
+def verification(query: Features, candidate: Features, enough: float = 1.0) -> Verification:
+    """The verification of the query as the candidate's picture (both need local features)."""
+    assert query.local is not None and candidate.local is not None
+    return verify(query.local, candidate.local, enough)
+
+
+def min_cosine(threshold: float) -> float:
+    """The SSCD cosine below which no pair other than identical bytes reaches `threshold`.
+
+    Scans use it to skip pairs without scoring them: the exact band needs EXACT_MIN_COSINE,
+    the verified band RETRIEVAL_FLOOR, and the unverified band threshold / VERIFIED_FLOOR
+    (threshold itself for features without local features).
+    """
+    unverified = min(threshold, threshold / VERIFIED_FLOOR)
+    return min(EXACT_MIN_COSINE, RETRIEVAL_FLOOR, unverified) if threshold > 0 else -1.0
 
 
 def tier_of(score: float, exact: float, near: float) -> str:

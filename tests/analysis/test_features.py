@@ -33,7 +33,31 @@ def test_features_round_trip_through_bytes(tench: tuple[bytes, Features]):
     np.testing.assert_array_equal(restored.embedding, features.embedding)
     np.testing.assert_array_equal(restored.views, features.views)
     assert restored.phash == features.phash and restored.pdq == features.pdq
-    assert len(stored) < 10_000
+    assert restored.local is not None and features.local is not None
+    np.testing.assert_array_equal(
+        restored.local.keypoints.descriptors, features.local.keypoints.descriptors
+    )
+    # Coordinates are kept to 1/64 pixel.
+    assert np.abs(restored.local.keypoints.points - features.local.keypoints.points).max() < 0.01
+    # Two sets of at most 400 keypoints at 36 bytes each (28.8 KB), the SSCD vector (2 KB),
+    # two 32x32 thumbnails (6 KB) and the rest.
+    assert len(stored) < 40_000
+
+
+def test_a_photo_has_local_features_spread_over_it_and_its_mirror(tench: tuple[bytes, Features]):
+    _, features = tench
+    local = features.local
+    assert local is not None and not local.framed and len(local.view) == 0
+    assert 300 <= len(local.keypoints) <= 400 and 300 <= len(local.mirrored) <= 400
+    w, h = local.size
+    cells = {(int(x * 4 / w), int(y * 4 / h)) for x, y in local.keypoints.points}
+    assert len(cells) >= 12  # of the 16 parts of a 4x4 grid: not only the sharpest corners
+
+
+def test_features_of_analysis_version_1_still_read(tench: tuple[bytes, Features]):
+    _, features = tench
+    old = Features(**{**features.__dict__, "version": 1, "local": None})
+    assert Features.from_bytes(old.to_bytes()).local is None
 
 
 def test_features_with_a_view_round_trip_through_bytes(tench: tuple[bytes, Features]):

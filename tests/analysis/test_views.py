@@ -1,6 +1,6 @@
 from PIL import Image, ImageDraw, ImageFont
 
-from dupgate.analysis.views import MAX_VIEWS, content_box, query_views
+from dupgate.analysis.views import content_box, framed_view
 from tests.analysis.conftest import dataset_file
 from tests.images import meme_of
 
@@ -61,15 +61,16 @@ def test_content_box_finds_the_photo_in_a_phone_screenshot():
 
 
 def test_plain_photo_has_no_view():
-    assert query_views(boat()) == []
+    picture = boat()
+    assert framed_view(picture) == ((0, 0, picture.width, picture.height), None)
 
 
 def test_framed_photo_has_its_content_box_as_its_one_view():
     meme, where = meme_of(boat())
-    (view,) = query_views(meme)
-    assert len(query_views(meme)) <= MAX_VIEWS
+    box, view = framed_view(meme)
+    assert view is not None and view.size == (box[2] - box[0], box[3] - box[1])
     assert abs(view.height - (where[3] - where[1])) < 0.1 * view.height
 
 
 def test_tiny_flat_picture_has_no_view():
-    assert query_views(Image.new("RGB", (40, 30), "white")) == []
+    assert framed_view(Image.new("RGB", (40, 30), "white"))[1] is None
