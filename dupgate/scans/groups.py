@@ -8,10 +8,10 @@ does, instead of imagededup's all-pairs distance matrix.
 
 Two shortcuts, both exact rather than approximate:
 - Before the scalar score, a vectorised cosine decides which pairs could reach the threshold at
-  all: `score` is 1.0 for identical bytes, at least EXACT_FLOOR only when the cosine is at least
-  EXACT_MIN_COSINE, and otherwise the cosine itself. So a pair whose best cosine, in either
-  direction and with either side's views, lies below min(threshold, EXACT_MIN_COSINE) scores
-  below the threshold and is never scored one by one (tests/scans checks that bound).
+  all: apart from identical bytes, `score` reaches a threshold only from the SSCD cosine
+  `min_cosine(threshold)` up (the exact band needs EXACT_MIN_COSINE, verification
+  RETRIEVAL_FLOOR). So a pair whose best cosine, in either direction and with either side's
+  views, lies below it is never scored one by one (tests/scans checks that bound).
 - The index's perceptual-hash lookup is not used: it scans every hash for each query, which
   makes a scan quadratic, and it adds nothing an edge could need, since every edge needs that
   cosine anyway; an image whose copies crowd it out of another's nearest neighbours is still
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from dupgate.analysis import Features
-from dupgate.matching.score import EXACT_MIN_COSINE, score, tier_of
+from dupgate.matching.score import min_cosine, score, tier_of
 from index.collection import EMBEDDING_CANDIDATES, CollectionIndex
 
 # Each image is its own nearest neighbour, so ask for one more than the upload path does.
@@ -226,7 +226,7 @@ def _edges(
         dtype=np.int64,
         count=n,
     )
-    possible = (ids[low] == ids[high]) | (cos >= min(threshold, EXACT_MIN_COSINE) - _COSINE_SLACK)
+    possible = (ids[low] == ids[high]) | (cos >= min_cosine(threshold) - _COSINE_SLACK)
     refused = set(not_duplicates)
     edges = []
     for a, b in zip(low[possible].tolist(), high[possible].tolist(), strict=True):

@@ -12,8 +12,8 @@ from dupgate.analysis import Embedder, Features
 from dupgate.matching.score import (
     DEFAULT_EXACT,
     DEFAULT_NEAR,
-    EXACT_MIN_COSINE,
     cosine,
+    min_cosine,
     score,
 )
 from dupgate.scans import Group, ScanImage, find_groups, keeper_rule
@@ -91,11 +91,11 @@ def test_groups_are_the_same_as_scoring_every_pair(collection: list[ScanImage]) 
 def test_a_score_at_the_threshold_needs_the_cosine_the_engine_filters_on(
     collection: list[ScanImage],
 ) -> None:
-    """The engine skips pairs below min(threshold, EXACT_MIN_COSINE) in cosine: `score` agrees."""
+    """The engine skips pairs below min_cosine(threshold) in cosine: `score` agrees."""
     for a, b in itertools.permutations(collection, 2):
         value = score(a.features, b.features)
         if a.features.sha256 != b.features.sha256 and value > 0:
-            bound = min(value, EXACT_MIN_COSINE) - 1e-6
+            bound = min_cosine(value) - 1e-6
             assert cosine(a.features, b.features) >= bound, (a.key, b.key)
 
 
