@@ -262,6 +262,38 @@ def worker(
 
 
 @app.command()
+def reanalyze(data_dir: DataDir = None) -> None:
+    """Re-analyse committed images whose features are of an older analysis version.
+
+    Safe to run while dupgate serves: each picture is re-analysed from its blob and committed on
+    its own, and the workers' indexes take the new features on their next catch-up.
+    """
+    from functools import partial
+
+    from tqdm import tqdm
+
+    from dupgate.reanalysis import reanalyze as run
+    from dupgate.reanalysis import stale_pictures
+    from dupgate.services import get_services
+
+    settings = _settings(data_dir)
+    _ready_database(settings)
+    services = get_services()
+    transaction = partial(session_scope, services.database_url)
+    with transaction() as session:
+        total = len(stale_pictures(session))
+    with tqdm(total=total, unit="image", desc="re-analysing") as bar:
+        result = run(
+            transaction,
+            services.store,
+            services.embedder,
+            max_pixels=settings.max_pixels,
+            progress=bar.update,
+        )
+    typer.echo(f"{result.done} images re-analysed, {result.failed} could not be read")
+
+
+@app.command()
 def scan(
     directory: Annotated[Path, typer.Argument(help="the folder to scan, recursively")],
     threshold: Annotated[
