@@ -68,10 +68,18 @@ class ClothingResult:
         return int((self.across_scores >= threshold).sum()), len(self.across_scores)
 
 
-def photos(quick: bool) -> list[Photo]:
-    """The set's photos in (contributor, file) order; the quick run takes a prefix."""
+def photos(quick: bool, split: str | None = None) -> list[Photo]:
+    """The set's photos in (contributor, file) order; the quick run takes a prefix.
+
+    A split takes half of the contributors, every photo of each: `calibration` those with an
+    even contributor id, `heldout` those with an odd one. Verification was tuned on the
+    calibration half only; the held-out half's pairs were never looked at while tuning.
+    """
     with open(CLOTHING / "images.csv") as f:
         rows = sorted(csv.DictReader(f), key=lambda r: (int(r["sender_id"]), r["image"]))
+    if split is not None:
+        parity = 0 if split == "calibration" else 1
+        rows = [r for r in rows if int(r["sender_id"]) % 2 == parity]
     found = [
         Photo(CLOTHING / "images" / f"{r['image']}.jpg", r["sender_id"], r["label"]) for r in rows
     ]
@@ -88,9 +96,9 @@ def split_pool(split: str) -> list[Path]:
     return perm[:half] if split == "calibration" else perm[half:]
 
 
-def evaluate(quick: bool, embedder: object, sheet_name: str) -> ClothingResult:
+def evaluate(quick: bool, embedder: object, sheet_name: str, split: str) -> ClothingResult:
     started = time.perf_counter()
-    every = photos(quick)
+    every = photos(quick, split)
     feats = m.compute_dupgate_features([ph.path for ph in every], embedder)
     kept = [ph for ph in every if feats[ph.path] is not None]
     features = [feats[ph.path] for ph in kept]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks.quality import dupgate_api as dg
-from dupgate.matching.score import EXACT_FLOOR, EXACT_MIN_COSINE
+from dupgate.matching.score import EXACT_FLOOR, VERIFIED_FLOOR, min_cosine
 
 CHECK_PAIRS = 2000
 CHECK_TOLERANCE = 1e-4
@@ -21,10 +21,11 @@ CHECK_TOLERANCE = 1e-4
 def directed_scores(features: Sequence[object]) -> np.ndarray:
     """(n, n) matrix: entry [a, b] is score(query=a, candidate=b).
 
-    Below the exact band score() is the best cosine of the query (whole or a view) against the
-    candidate, capped under EXACT_FLOOR: that part is computed on whole matrices. The exact band
-    needs cosine >= the exact rule's minimum, so every pair that reaches it is scored with
-    score() itself.
+    Unless verification or the exact rule raises it, score() is the best cosine of the query
+    (whole or a view) against the candidate, scaled under VERIFIED_FLOOR (capped under
+    EXACT_FLOOR for features without local features): that part is computed on whole matrices.
+    Both raising steps need at least `min_cosine(VERIFIED_FLOOR)`, so every pair from there up
+    is scored with score() itself.
     """
     embeddings = np.stack([f.embedding for f in features]).astype(np.float32)  # type: ignore[attr-defined]
     best = embeddings @ embeddings.T
@@ -32,8 +33,12 @@ def directed_scores(features: Sequence[object]) -> np.ndarray:
         views = f.views.reshape(-1, embeddings.shape[1])  # type: ignore[attr-defined]
         if len(views):
             best[i] = np.maximum(best[i], (views @ embeddings.T).max(axis=0))
-    directed = np.clip(best, 0.0, EXACT_FLOOR - 0.001)
-    for i, j in zip(*np.nonzero(best >= EXACT_MIN_COSINE), strict=True):
+    verified = all(f.local is not None for f in features)  # type: ignore[attr-defined]
+    if verified:
+        directed = VERIFIED_FLOOR * np.clip(best, 0.0, 0.999)
+    else:
+        directed = np.clip(best, 0.0, EXACT_FLOOR - 0.001)
+    for i, j in zip(*np.nonzero(best >= min_cosine(VERIFIED_FLOOR)), strict=True):
         directed[i, j] = dg.score(features[i], features[j])
     return directed
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from benchmarks.scan import peers
 from benchmarks.scan.dataset import Item, real_collection, synthetic_collection
-from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR, EXACT_MIN_COSINE, score
+from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR, min_cosine, score
 from dupgate.scans import ScanImage, find_groups
 from index.collection import CollectionIndex
 
@@ -90,7 +90,7 @@ def edit_of(key: str) -> str:
 def all_pairs_groups(images: Sequence[ScanImage], threshold: float) -> list[list[int]]:
     """Groups from scoring every pair (n²), for checking the index's answer at 10k."""
     embeddings = np.stack([im.features.embedding for im in images])
-    bound = min(threshold, EXACT_MIN_COSINE) - 1e-4
+    bound = min_cosine(threshold) - 1e-4
     edges = []
     for i, image in enumerate(images):
         f = image.features
