@@ -6,8 +6,14 @@ Measures, on the same photos in the same run:
 - analysis alone, in one process (decode + every signal): the floor for a worker;
 - the gateway's answer time (POST until 202) under `--clients` concurrent uploaders;
 - throughput: photos uploaded by the clients until the last one is decided;
-- decision latency of single uploads on an idle server (POST until the long-poll returns).
-A quarter of the uploads are resized copies of earlier ones, so the index is exercised too.
+- decision latency of single uploads on an idle server (POST until the long-poll returns),
+  into a collection that already holds `--collection-size` committed images (default 10,000:
+  the scan benchmark's real 10k set, 1,000 ImageNet photos and 9 edits of each, written to the
+  database as committed rows before the server starts). Half of those uploads are clothing
+  photos (unique there), half ImageNet photos (copies of committed images, so each decision
+  verifies candidates).
+A quarter of the throughput uploads are resized copies of earlier ones, so the index is
+exercised too.
 Writes the table to benchmarks/ingest/RESULTS.md.
 """
 
@@ -33,6 +39,7 @@ from dupgate.analysis import analyze, load_embedder
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = ROOT.parent / "shared" / "datasets" / "imagenet-sample"
+CLOTHING = ROOT.parent / "shared" / "datasets" / "clothing" / "images"
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 KEY = "benchmark-key-that-is-long-enough-000"
 
@@ -92,6 +99,23 @@ def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes],
     raise RuntimeError(f"dupgate serve did not start; see {data_dir / 'serve.log'}")
 
 
+def seed_collection(data_dir: Path, size: int) -> None:
+    """Write `size` committed images of the scan benchmark's real set into collection "single"."""
+    from benchmarks.scan.server import store_collection
+    from dupgate.db import migrate
+
+    url = f"sqlite:///{data_dir / 'dupgate.db'}"
+    migrate(url)
+    store_collection(url, size, workers=os.cpu_count() or 1, name="single")
+
+
+def single_uploads() -> list[bytes]:
+    """20 clothing photos and 20 ImageNet photos, each uploaded once on an idle server."""
+    clothing = sorted(CLOTHING.glob("*.jpg"))[:20]
+    imagenet = sorted(PHOTOS.glob("*.JPEG"))[-20:]
+    return [p.read_bytes() for pair in zip(clothing, imagenet, strict=True) for p in pair]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -99,6 +123,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=400)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--collection-size", type=int, default=10_000)
     args = parser.parse_args()
     uploads = workload(args.images)
 
@@ -110,6 +135,8 @@ def main() -> None:
     analysis_ms = (time.perf_counter() - started) / len(uploads) * 1000
 
     data_dir = Path(tempfile.mkdtemp(prefix="dg-bench-", dir="/tmp"))
+    if args.collection_size:
+        seed_collection(data_dir, args.collection_size)
     process, url = start_server(data_dir, args.workers)
     headers = {"Authorization": f"Bearer {KEY}"}
     try:
@@ -146,10 +173,11 @@ def main() -> None:
                 actions[action] = actions.get(action, 0) + 1
             throughput = len(ids) / (time.perf_counter() - started)
 
-            client.put("/v1/collections/single", json={}).raise_for_status()
+            if not args.collection_size:
+                client.put("/v1/collections/single", json={}).raise_for_status()
             single_ms = []
             # Photos no earlier upload used, so that each one is analysed.
-            for content in [p.read_bytes() for p in sorted(PHOTOS.glob("*.JPEG"))[-40:]]:
+            for content in single_uploads():
                 t = time.perf_counter()
                 r = client.post("/v1/collections/single/images", files={"file": ("p.jpg", content)})
                 client.get(f"/v1/uploads/{r.json()['upload_id']}", params={"wait": 30})
@@ -176,7 +204,7 @@ def main() -> None:
             f"{len(ids)} uploads posted in {posted:.1f} s",
         ),
         (
-            "decision latency, one upload at a time",
+            f"decision latency, one upload at a time, into {args.collection_size:,} images",
             f"p50 {statistics.median(single_ms):.0f} ms",
             f"p95 {percentile(single_ms, 95):.0f} ms",
         ),
@@ -187,7 +215,7 @@ def main() -> None:
     decided = ", ".join(f"{k}: {v}" for k, v in sorted(actions.items()))
     report = (
         "# Ingestion speed\n\n"
-        f"Command: `.venv/bin/python -m benchmarks.ingest --images {args.images} --workers {args.workers} --clients {args.clients}`  \n"
+        f"Command: `.venv/bin/python -m benchmarks.ingest --images {args.images} --workers {args.workers} --clients {args.clients} --collection-size {args.collection_size}`  \n"
         f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} cores, "
         "SQLite and the embedded Redis (the defaults), clients on the same machine.\n\n"
         f"{table}\n\nDecisions of the throughput run: {decided}.\n"

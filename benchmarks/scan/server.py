@@ -43,13 +43,13 @@ COLLECTION = "bench"
 BATCH = 5_000
 
 
-def store_collection(url: str, size: int, workers: int) -> list[str]:
+def store_collection(url: str, size: int, workers: int, name: str = COLLECTION) -> list[str]:
     """Put the benchmark collection into the database as committed images; their ids in order."""
     items = collection(size, workers)
     ids = [str(uuid.uuid4()) for _ in items]
     start = datetime(2026, 1, 1, tzinfo=UTC)
     with session_scope(url) as session:
-        put_collection(session, COLLECTION, PolicyChange(tenant="bench"), BOOTSTRAP)
+        put_collection(session, name, PolicyChange(tenant="bench"), BOOTSTRAP)
     for first in range(0, len(items), BATCH):
         chunk = range(first, min(first + BATCH, len(items)))
         with session_scope(url) as session:
@@ -69,7 +69,7 @@ def store_collection(url: str, size: int, workers: int) -> list[str]:
                 [
                     {
                         "id": ids[p],
-                        "collection": COLLECTION,
+                        "collection": name,
                         "sha256": items[p].features.sha256,
                         "blob_key": f"images/{ids[p]}",
                         "external_id": items[p].key,
@@ -88,7 +88,7 @@ def store_collection(url: str, size: int, workers: int) -> list[str]:
                 insert(IndexChange),
                 [
                     {
-                        "collection": COLLECTION,
+                        "collection": name,
                         "kind": "images",
                         "image_id": ids[p],
                         "op": "add",
