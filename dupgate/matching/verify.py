@@ -61,6 +61,10 @@ MIN_AGREEMENT = 0.7
 # The shared region must hold at least this share of the candidate's thumbnail for the dense
 # check to mean anything.
 MIN_SHARED_AREA = 0.05
+# ...and at least this share of one of the two pictures (a crop is all of the query, a photo in
+# a screenshot all of the candidate): two banners or captions alike align on a strip alone.
+MIN_SHARED_SHARE = 0.5
+
 
 _matcher: Any = cv2.BFMatcher(cv2.NORM_HAMMING)
 
@@ -116,6 +120,8 @@ def verify(query: LocalFeatures, candidate: LocalFeatures, enough: float = 1.0) 
                     _mapped(candidate_box, cv2.invertAffineTransform(matrix)),
                 ),
             )
+            if _shared_share(query_box, candidate_box, matrix) < MIN_SHARED_SHARE:
+                continue
             agreement = _agreement(query, candidate, matrix, candidate_box)
             found = Verification(len(query_inliers), coverage, agreement)
             if found.strength > best.strength:
@@ -166,6 +172,18 @@ def align(
     if singular.min() < MIN_SCALE or singular.max() > MAX_ANISOTROPY * singular.min():
         return None
     return matrix, source[inliers], target[inliers]
+
+
+def _shared_share(query_box: Box, candidate_box: Box, matrix: np.ndarray) -> float:
+    """The larger share of either box that the other, mapped through the alignment, covers."""
+    mapped = _mapped(query_box, matrix)
+    area, _ = cv2.intersectConvexConvex(mapped, _corners(candidate_box))
+    scale = abs(float(np.linalg.det(matrix[:, :2])))
+
+    def size(box: Box) -> float:
+        return max(1.0, float((box[2] - box[0]) * (box[3] - box[1])))
+
+    return max(area / size(candidate_box), area / max(scale, 1e-9) / size(query_box))
 
 
 def _corners(box: Box) -> np.ndarray:
