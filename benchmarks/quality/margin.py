@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks.quality import dupgate_api as dg
+from benchmarks.quality.pairs import directed_cosines
 from dupgate.matching.score import EXACT_FLOOR, VERIFIED_FLOOR, min_cosine
 
 CHECK_PAIRS = 2000
@@ -27,12 +28,7 @@ def directed_scores(features: Sequence[object]) -> np.ndarray:
     Both raising steps need at least `min_cosine(VERIFIED_FLOOR)`, so every pair from there up
     is scored with score() itself.
     """
-    embeddings = np.stack([f.embedding for f in features]).astype(np.float32)  # type: ignore[attr-defined]
-    best = embeddings @ embeddings.T
-    for i, f in enumerate(features):
-        views = f.views.reshape(-1, embeddings.shape[1])  # type: ignore[attr-defined]
-        if len(views):
-            best[i] = np.maximum(best[i], (views @ embeddings.T).max(axis=0))
+    best = directed_cosines(features)
     verified = all(f.local is not None for f in features)  # type: ignore[attr-defined]
     if verified:
         directed = VERIFIED_FLOOR * np.clip(best, 0.0, 0.999)

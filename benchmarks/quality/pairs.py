@@ -18,14 +18,20 @@ from benchmarks.quality import dupgate_api as dg
 COSINE_FLOOR = 0.2
 
 
-def best_cosines(features: Sequence[object]) -> np.ndarray:
-    """(n, n) symmetric matrix: the best cosine of either image (whole or a view) to the other."""
+def directed_cosines(features: Sequence[object]) -> np.ndarray:
+    """(n, n) matrix: entry [a, b] is the best cosine of a (whole or a view) to b's whole."""
     embeddings = np.stack([f.embedding for f in features]).astype(np.float32)  # type: ignore[attr-defined]
     best = embeddings @ embeddings.T
     for i, f in enumerate(features):
         views = f.views.reshape(-1, embeddings.shape[1])  # type: ignore[attr-defined]
         if len(views):
             best[i] = np.maximum(best[i], (views @ embeddings.T).max(axis=0))
+    return best
+
+
+def best_cosines(features: Sequence[object]) -> np.ndarray:
+    """(n, n) symmetric matrix: the best cosine of either image (whole or a view) to the other."""
+    best = directed_cosines(features)
     return np.maximum(best, best.T)
 
 

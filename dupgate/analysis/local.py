@@ -43,7 +43,8 @@ Box = tuple[int, int, int, int]
 
 _SIZES = struct.Struct("<HHHHHH")  # picture w, h, box l, t, r, b
 
-# ORB detectors are not thread-safe to share; one per thread would be overkill: they are cheap.
+# OpenCV's own thread pool would compete with ONNX Runtime's and with the other worker
+# processes for the same cores; ORB at 512 px is cheap on one thread.
 cv2.setNumThreads(1)
 
 

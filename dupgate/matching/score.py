@@ -111,11 +111,10 @@ def min_cosine(threshold: float) -> float:
     """The SSCD cosine below which no pair other than identical bytes reaches `threshold`.
 
     Scans use it to skip pairs without scoring them: the exact band needs EXACT_MIN_COSINE,
-    the verified band RETRIEVAL_FLOOR, and the unverified band threshold / VERIFIED_FLOOR
-    (threshold itself for features without local features).
+    the verified band RETRIEVAL_FLOOR, and the unverified band threshold / VERIFIED_FLOOR, or the
+    threshold itself for features without local features (the lower of the two).
     """
-    unverified = min(threshold, threshold / VERIFIED_FLOOR)
-    return min(EXACT_MIN_COSINE, RETRIEVAL_FLOOR, unverified) if threshold > 0 else -1.0
+    return min(EXACT_MIN_COSINE, RETRIEVAL_FLOOR, threshold) if threshold > 0 else -1.0
 
 
 def tier_of(score: float, exact: float, near: float) -> str:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features
 from dupgate.db import session_scope
 from dupgate.matching.score import VERIFIED_FLOOR
-from dupgate.models import Image, ImageFeatures, IndexChange
+from dupgate.models import Image, ImageFeatures, IndexChange, Upload
 from dupgate.reanalysis import reanalyze, stale_pictures
 from dupgate.storage import LocalBlobStore
 from index.registry import IndexRegistry
@@ -28,21 +28,24 @@ def as_version_1(database_url: str, sha256: str) -> None:
         row.version, row.data = 1, old.to_bytes()
 
 
+def committed_as_version_1(
+    database_url: str, blobs: LocalBlobStore, analyser: Embedder, registry: IndexRegistry
+) -> Upload:
+    """The photo uploaded and accepted, its stored features then set back to version 1."""
+    upload_id = stage(database_url, blobs, photo(PHOTO).read_bytes())
+    original = process(database_url, blobs, analyser, registry, upload_id)
+    assert original.action == "accepted"
+    as_version_1(database_url, original.sha256)
+    return original
+
+
 def test_reanalyze_restores_local_features_and_tells_the_index(
     database_url: str,
     store: LocalBlobStore,  # noqa: F811
     embedder: Embedder,  # noqa: F811
 ) -> None:
     registry = IndexRegistry()
-    original = process(
-        database_url,
-        store,
-        embedder,
-        registry,
-        stage(database_url, store, photo(PHOTO).read_bytes()),
-    )
-    assert original.action == "accepted"
-    as_version_1(database_url, original.sha256)
+    original = committed_as_version_1(database_url, store, embedder, registry)
     transaction = partial(session_scope, database_url)
     with transaction() as s:
         assert stale_pictures(s) == [(original.sha256, s.scalars(select(Image.blob_key)).one())]
@@ -67,15 +70,7 @@ def test_a_version_1_candidate_is_matched_by_its_cosine_until_reanalysed(
     store: LocalBlobStore,  # noqa: F811
     embedder: Embedder,  # noqa: F811
 ) -> None:
-    registry = IndexRegistry()
-    original = process(
-        database_url,
-        store,
-        embedder,
-        registry,
-        stage(database_url, store, photo(PHOTO).read_bytes()),
-    )
-    as_version_1(database_url, original.sha256)
+    original = committed_as_version_1(database_url, store, embedder, IndexRegistry())
     fresh_worker = IndexRegistry()  # replays the change log: the candidate has version 1 features
     upload_id = stage(database_url, store, with_caption(photo(PHOTO)))
     copy = process(database_url, store, embedder, fresh_worker, upload_id)
