@@ -48,6 +48,44 @@ def meme_of(
     return meme, (0, band, photo.width, band + photo.height)
 
 
+def shop_page_of(
+    photo: Image.Image, shop: str = "Second Closet", price: str = "$25"
+) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """The photo on a drawn shop page in a desktop browser, and where the photo is.
+
+    The photo takes a third of the page's width, beside the listing's title, price, text lines
+    and a button: most of every row through the photo is page, not photo.
+    """
+    width, height = 1280, 800
+    page = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(page)
+    draw.rectangle((0, 0, width, 42), fill=(200, 200, 210))
+    for i, tab in enumerate(("Inbox (3)", "Search results", "Listing")):
+        draw.rounded_rectangle(
+            (80 + i * 230, 6, 300 + i * 230, 48), radius=10, fill=(225, 225, 235)
+        )
+        draw.text((94 + i * 230, 14), tab, fill="black", font=ImageFont.load_default(size=16))
+    draw.rectangle((0, 42, width, 92), fill=(225, 225, 235))
+    draw.rounded_rectangle((130, 50, width - 60, 84), radius=17, fill="white")
+    draw.text((150, 56), "https://shop.example/listing/8841", fill=(40, 40, 40))
+    draw.rectangle((0, 92, width, 152), fill=(90, 60, 160))
+    draw.text((30, 104), shop, fill="white", font=ImageFont.load_default(size=28))
+    shown = photo.resize((width // 3, round(photo.height * (width // 3) / photo.width)))
+    left, top = 160, 180
+    page.paste(shown, (left, top))
+    x = left + shown.width + 40
+    draw.text(
+        (x, top), "Second-hand, good condition", fill="black", font=ImageFont.load_default(24)
+    )
+    draw.text((x, top + 44), price, fill=(90, 60, 160), font=ImageFont.load_default(size=34))
+    for i in range(6):
+        draw.rectangle(
+            (x, top + 110 + 26 * i, width - 80, top + 122 + 26 * i), fill=(215, 215, 215)
+        )
+    draw.rounded_rectangle((x, top + 290, x + 220, top + 340), radius=8, fill=(90, 60, 160))
+    return page, (left, top, left + shown.width, top + shown.height)
+
+
 def giant_png(width: int = 30000, height: int = 30000) -> bytes:
     """A valid 1-bit PNG of width x height pixels, written without ever holding the pixels."""
 

@@ -123,6 +123,10 @@ class LocalFeatures:
         return cls((w, h), (left, top, right, bottom), keypoints, mirrored, view, thumb, view_thumb)
 
 
+# ORB finds nothing within its 31-pixel border anyway; below this side it is not even asked.
+ORB_MIN_SIDE = 8
+
+
 def local_features(picture: Image.Image, box: Box, framed: bool) -> LocalFeatures:
     """Keypoints of the picture, its mirror and (when `framed`) its content box, and thumbnails."""
     rgb = np.asarray(picture.convert("RGB"))
@@ -160,6 +164,9 @@ def lab_thumbnail(rgb: np.ndarray, side: int = DENSE_SIZE) -> np.ndarray:
 
 
 def _orb(grey: np.ndarray) -> KeypointSet:
+    if min(grey.shape[:2]) < ORB_MIN_SIDE:
+        # A picture a pixel wide has no keypoints, and ORB's pyramid fails on it.
+        return KeypointSet(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
     detector: Any = cv2.ORB_create(nfeatures=DETECTED)  # type: ignore[attr-defined]
     found = _spread(detector.detect(grey, None), grey.shape)
     found, descriptors = detector.compute(grey, found)

@@ -132,13 +132,16 @@ def verify(query: LocalFeatures, candidate: LocalFeatures, enough: float = 1.0) 
 def _regions(query: LocalFeatures, candidate: LocalFeatures) -> list[tuple[Box, Box]]:
     """The pairs of boxes whose shared part is judged: the wholes, and the content boxes.
 
-    When both pictures have a frame, only their content boxes: two screenshots in one template
-    align on the template itself, which covers and agrees everywhere but on the photos.
+    When both pictures have a frame, never the two wholes: two screenshots in one template align
+    on the template itself, which covers and agrees everywhere but on the photos. Each picture
+    is then judged by its content box against the other's box or whole, since the box found on
+    one side may hold less of the picture than on the other (a product on a white backdrop on a
+    white page).
     """
     boxes = (query.box, candidate.box)
-    if query.framed and candidate.framed:
-        return [boxes]
     wholes = ((0, 0, *query.size), (0, 0, *candidate.size))
+    if query.framed and candidate.framed:
+        return [boxes, (query.box, wholes[1]), (wholes[0], candidate.box)]
     return [wholes] if boxes == wholes else [wholes, boxes]
 
 

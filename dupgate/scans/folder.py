@@ -75,9 +75,32 @@ def scan_folder(
     ]
     index = CollectionIndex()
     index.add_many([(label, image.key, image.features) for label, image in enumerate(images)])
-    groups = find_groups(images, index, threshold=threshold, exact=exact)
+    with _VerifyingBar(progress) as bar:
+        groups = find_groups(images, index, threshold=threshold, exact=exact, verifying=bar.update)
     skipped.sort(key=lambda s: s.path)
     return FolderScan(str(root), images, skipped, not_images, groups, threshold, exact)
+
+
+class _VerifyingBar:
+    """A progress bar over the candidate pairs being verified, shown once their number is known."""
+
+    def __init__(self, shown: bool) -> None:
+        self.shown = shown
+        self.bar: tqdm | None = None
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = tqdm(
+                total=total, desc="verifying", unit="pair", file=sys.stderr, disable=not self.shown
+            )
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self) -> "_VerifyingBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _walk(root: Path) -> Iterator[Path]:

@@ -36,6 +36,7 @@ _QUERY_BATCH = 4096
 _PAIR_BATCH = 8192
 # Float32 dot products here and in `score` may differ in the last bits.
 _COSINE_SLACK = 1e-4
+_VERIFY_REPORT_EVERY = 100  # pairs between calls of the `verifying` callback
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,15 @@ def find_groups(
     exact: float,
     not_duplicates: Collection[frozenset[str]] = (),
     progress: Callable[[int], None] | None = None,
+    verifying: Callable[[int, int], None] | None = None,
 ) -> list[Group]:
     """The duplicate groups among `images`, biggest first, then by keeper.
 
     `index` holds every image under its key as image id, and may hold others, which are
     ignored. `not_duplicates` holds pairs of SHA-256s a person said are not duplicates: they
-    never form an edge. `progress` is called with the number of images just queried.
+    never form an edge. `progress` is called with the number of images just queried, then
+    `verifying` with (pairs scored so far, pairs to score) while candidate pairs are verified:
+    on a catalog of look-alikes that is most of the time.
     """
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], not {threshold}")
@@ -104,7 +108,7 @@ def find_groups(
         return []
     candidates = _candidate_pairs(images, index, progress)
     candidates = np.union1d(candidates, _same_bytes_pairs(images))
-    edges = _edges(images, candidates, threshold, not_duplicates)
+    edges = _edges(images, candidates, threshold, not_duplicates, verifying)
     return _groups(images, edges, threshold, exact)
 
 
@@ -215,6 +219,7 @@ def _edges(
     candidates: np.ndarray,
     threshold: float,
     not_duplicates: Collection[frozenset[str]],
+    verifying: Callable[[int, int], None] | None = None,
 ) -> list[tuple[int, int, float]]:
     """(low, high, score) of every candidate pair scoring at least the threshold."""
     n = len(images)
@@ -229,13 +234,18 @@ def _edges(
     possible = (ids[low] == ids[high]) | (cos >= min_cosine(threshold) - _COSINE_SLACK)
     refused = set(not_duplicates)
     edges = []
-    for a, b in zip(low[possible].tolist(), high[possible].tolist(), strict=True):
+    pairs = list(zip(low[possible].tolist(), high[possible].tolist(), strict=True))
+    for done, (a, b) in enumerate(pairs):
+        if verifying is not None and done % _VERIFY_REPORT_EVERY == 0:
+            verifying(done, len(pairs))
         fa, fb = images[a].features, images[b].features
         if refused and frozenset((fa.sha256, fb.sha256)) in refused:
             continue
         value = max(score(fa, fb), score(fb, fa))
         if value >= threshold:
             edges.append((a, b, value))
+    if verifying is not None:
+        verifying(len(pairs), len(pairs))
     return edges
 
 

@@ -2,7 +2,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from dupgate.analysis.views import content_box, framed_view
 from tests.analysis.conftest import dataset_file
-from tests.images import meme_of
+from tests.images import meme_of, shop_page_of
 
 BOAT = "imagenet-sample/n03344393_fireboat.JPEG"
 
@@ -58,6 +58,19 @@ def test_content_box_cuts_the_caption_bands_of_a_meme():
 def test_content_box_finds_the_photo_in_a_phone_screenshot():
     screen, where = phone_screenshot_of(boat())
     assert overlap(content_box(screen), where) > 0.9
+
+
+def test_content_box_finds_a_narrow_photo_beside_the_listing_on_a_shop_page():
+    page, where = shop_page_of(boat())
+    assert overlap(content_box(page), where) > 0.9
+
+
+def test_a_garment_on_a_flat_tiled_floor_is_not_taken_for_a_photo_in_a_frame():
+    # Its box would be cut from inside the garment, and a black shirt's box would then verify
+    # as any other black garment.
+    for name in ("3b956cdc-695c-4ee9-bb33-a01136872221", "eaebcbd6-c54d-435e-a679-13ca18e96e4c"):
+        garment = Image.open(dataset_file(f"clothing/images/{name}.jpg")).convert("RGB")
+        assert framed_view(garment)[1] is None
 
 
 def test_plain_photo_has_no_view():

@@ -7,7 +7,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from dupgate.analysis import Embedder, Features, analyze, load_embedder
 from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR, score, tier_of
-from tests.images import encode, meme_of, resized_jpeg, with_caption
+from tests.images import encode, meme_of, resized_jpeg, shop_page_of, with_caption
 
 PHOTOS = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "imagenet-sample"
 ORIGINALS = ["n01440764_tench", "n03344393_fireboat", "n04398044_teapot"]
@@ -188,3 +188,17 @@ def test_two_different_photos_in_one_screenshot_template_are_unique(embedder):
     ]
     for a, b in itertools.permutations(screens, 2):
         assert tier(a, b) == "unique"
+
+
+def test_two_different_photos_on_one_shop_page_template_are_unique(embedder):
+    pages = [
+        analyze(encode(shop_page_of(upright(name))[0]), embedder) for name in ORIGINALS + DISTINCT
+    ]
+    for a, b in itertools.permutations(pages, 2):
+        assert tier(a, b) == "unique"
+
+
+def test_photo_on_a_shop_page_is_near_its_original(embedder, committed):
+    for name in ORIGINALS:
+        query = analyze(encode(shop_page_of(upright(name))[0]), embedder)
+        assert tier(query, committed[name]) == "near"

@@ -57,7 +57,8 @@ def test_scan_groups_copies_with_their_original_and_writes_json_and_report(
     result = dupgate_scan(str(folder), "--json", str(out_json), "--report", str(out_html))
 
     assert result.returncode == 0, result.stderr
-    assert "analysing" in result.stderr and "100%" in result.stderr  # the progress bar
+    assert "analysing" in result.stderr and "100%" in result.stderr  # the progress bars
+    assert "verifying" in result.stderr
     document = json.loads(out_json.read_text())
     tench, goldfish, shark = (str(folder / f"{name}.jpg") for name in DISTINCT[:3])
     edited = folder / "edited"
