@@ -156,11 +156,18 @@ def _start_parts(
     )
     url = f"http://{host}:{port}"
     typer.echo(f"dupgate is serving on {url} (data in {settings.data_dir.resolve()})")
-    typer.echo(f"API key: {key}")
+    if settings.bootstrap_key is None:
+        # A key made just now for this run: printing it is the only way to hand it over.
+        typer.echo(f"API key: {key}")
+        auth = f"'Authorization: Bearer {key}'"
+    else:
+        # The operator's own secret: logs outlive it and are read by more people; never echo it.
+        typer.echo("API key: the one in DUPGATE_BOOTSTRAP_KEY")
+        auth = '"Authorization: Bearer $DUPGATE_BOOTSTRAP_KEY"'
     typer.echo(
-        f"try: curl -X PUT -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
+        f"try: curl -X PUT -H {auth} -H 'Content-Type: application/json' "
         f"-d '{{}}' {url}/v1/collections/demo\n"
-        f"     curl -H 'Authorization: Bearer {key}' -F file=@photo.jpg "
+        f"     curl -H {auth} -F file=@photo.jpg "
         f"{url}/v1/collections/demo/images"
     )
 

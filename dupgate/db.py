@@ -42,7 +42,12 @@ def get_engine(url: str) -> Engine:
             # the newest snapshot after. A deferred one that reads, then writes, fails at once
             # with SQLITE_BUSY when another process committed in between. Transactions here are
             # short, so serializing them costs little on the single-host embedded default.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read-only session (read_only_session) never writes, so it needs no write lock
+            # and must not hold up the writers: hundreds of long-polls read beside them.
+            if connection.get_execution_options().get("dupgate_read_only"):
+                connection.exec_driver_sql("BEGIN")
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -52,6 +57,16 @@ def get_engine(url: str) -> Engine:
 def get_sessionmaker(url: str) -> sessionmaker[Session]:
     """A session factory bound to the engine for `url`."""
     return sessionmaker(get_engine(url), expire_on_commit=False)
+
+
+@lru_cache(maxsize=8)
+def _read_only_sessionmaker(url: str) -> sessionmaker[Session]:
+    return sessionmaker(get_engine(url).execution_options(dupgate_read_only=True))
+
+
+def read_only_session(url: str) -> Session:
+    """A session for reads only (the caller closes it): on SQLite it takes no write lock."""
+    return _read_only_sessionmaker(url)()
 
 
 @contextmanager

@@ -25,7 +25,11 @@ log = logging.getLogger(__name__)
 
 SYSTEM = "system"
 _WEBHOOKS_DUE = "dupgate.webhooks_due"
+_UPLOADS_DECIDED = "dupgate.uploads_decided"
 _callbacks: list[Callable[[], None]] = []
+_decided_callbacks: list[Callable[[list[str]], None]] = []
+# Events that end (or change) an upload's decision, which long-polls wait for.
+DECISION_EVENTS = ("upload.decided", "upload.failed", "upload.reviewed")
 
 
 def record_event(
@@ -55,6 +59,8 @@ def record_event(
     )
     session.add(row)
     session.flush()  # assigns seq
+    if type in DECISION_EVENTS:
+        session.info.setdefault(_UPLOADS_DECIDED, []).append(data["upload_id"])
     hooks = session.scalars(
         select(Webhook).where(Webhook.tenant == tenant, Webhook.deleted_at.is_(None))
     )
@@ -135,8 +141,21 @@ def on_webhooks_due(callback: Callable[[], None]) -> None:
         _callbacks.append(callback)
 
 
+def on_uploads_decided(callback: Callable[[list[str]], None]) -> None:
+    """Call `callback` with the upload ids after each commit that decided (or reviewed) uploads."""
+    if callback not in _decided_callbacks:
+        _decided_callbacks.append(callback)
+
+
 @sa_event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    decided = session.info.pop(_UPLOADS_DECIDED, None)
+    for decided_callback in _decided_callbacks if decided else ():
+        try:
+            decided_callback(decided)
+        except Exception:
+            # The decision is committed: long-polls find it when they read again.
+            log.warning("could not announce decided uploads", exc_info=True)
     if not session.info.pop(_WEBHOOKS_DUE, False):
         return
     for callback in _callbacks:
@@ -150,3 +169,4 @@ def _after_commit(session: Session) -> None:
 @sa_event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(_WEBHOOKS_DUE, None)
+    session.info.pop(_UPLOADS_DECIDED, None)

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dupgate.models import Collection
@@ -41,3 +41,30 @@ def lock_collections(session: Session, names: Iterable[str]) -> dict[str, Collec
         assert collection is not None
         locked[name] = collection
     return locked
+
+
+def lock_with_checked(session: Session, name: str) -> dict[str, Collection]:
+    """Lock the collection and every collection it is checked against; returns them by name.
+
+    A decision may match, link to or read images of the checked collections, and an image there
+    may be deleted meanwhile: holding their locks too makes the two wait for each other. Every
+    lock is taken in one name-ordered pass, so that no two transactions can deadlock. The
+    collection's `check_against` is read before its lock is held; if a policy change added a
+    collection in between, the pass is undone (rolling back to a savepoint releases its row
+    locks) and taken again with it.
+    """
+    names = {name, *(_check_against(session, name))}
+    while True:
+        savepoint = session.begin_nested()
+        locked = lock_collections(session, names)
+        wanted = {name, *(locked[name].check_against or [])}
+        if wanted <= names:
+            savepoint.commit()
+            return {n: locked[n] for n in wanted}
+        savepoint.rollback()
+        names |= wanted
+
+
+def _check_against(session: Session, name: str) -> list[str]:
+    checked = session.scalar(select(Collection.check_against).where(Collection.name == name))
+    return list(checked or [])

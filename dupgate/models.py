@@ -76,6 +76,12 @@ class Upload(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     staging_key: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # While `processing`: the worker run that holds the upload and until when; the worker
+    # extends it while it works, and the sweep re-enqueues an upload whose lease ran out (its
+    # worker vanished). While `queued`: when to enqueue it again if no worker has taken it
+    # (its message was lost, e.g. with a restarted broker).
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
     # The API key that sent it (None for the bootstrap key): `upload` keys read only their own.
     key_id: Mapped[str | None] = mapped_column(String(36))
 

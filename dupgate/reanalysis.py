@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import ANALYSIS_VERSION, Embedder, InvalidImage, analyze
+from dupgate.analysis.preview import preview_key
 from dupgate.models import Image, ImageFeatures, IndexChange
 from dupgate.storage import BlobStore
 
@@ -64,6 +65,8 @@ def reanalyze(
         except (InvalidImage, OSError):
             result.failed += 1
         else:
+            if features.preview is not None:
+                store.put(preview_key(features.sha256), iter([features.preview]))
             with transaction() as session:
                 _store(session, features.sha256, features.to_bytes())
             result.done += 1

@@ -10,7 +10,7 @@ from dupgate.collections import policy_of
 from dupgate.commit import commit_decision
 from dupgate.events import record_event
 from dupgate.keys import Caller
-from dupgate.locking import lock_collections
+from dupgate.locking import lock_with_checked
 from dupgate.models import Image, ImageFeatures, Upload, utcnow
 from dupgate.not_duplicates import mark_not_duplicate
 from dupgate.policy import OUTCOME, Decision
@@ -69,7 +69,9 @@ def review_upload(
         raise InvalidReview("not_duplicate goes with accept: a duplicate is linked or rejected")
     name = session.scalar(select(Upload.collection).where(Upload.id == upload_id))
     assert name is not None, "the caller found the upload"
-    collection = lock_collections(session, [name])[name]
+    # A link may go to an image of a checked collection: lock those too, so that the image
+    # cannot be deleted between reading it and committing the link.
+    collection = lock_with_checked(session, name)[name]
     upload = session.get(Upload, upload_id, populate_existing=True)
     assert upload is not None
     if upload.action != "held" or upload.reviewed_at is not None:

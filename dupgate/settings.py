@@ -4,8 +4,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dupgate.webhook_targets import Network, parse_networks
 
 
 class Settings(BaseSettings):
@@ -23,6 +25,10 @@ class Settings(BaseSettings):
     bootstrap_key: str | None = None
 
     max_upload_bytes: int = 50 * 1024 * 1024
+    # A request body must keep arriving (no gap longer than the idle timeout) and be complete
+    # within the read timeout; else 408 and the connection is closed.
+    body_idle_timeout_seconds: float = 30.0
+    body_read_timeout_seconds: float = 300.0
     # Pillow refuses images with more pixels than this before decoding them (decompression bombs).
     max_pixels: int = 64_000_000
     embedder_backend: Literal["onnx", "torchscript"] = "onnx"
@@ -32,13 +38,40 @@ class Settings(BaseSettings):
     # cores / processes, since more threads than cores make every process slower.
     analysis_threads: int | None = None
 
-    # A task whose worker died is redelivered after this many seconds (Redis visibility timeout).
+    # Long-polls (`GET /v1/uploads/{id}?wait=`) one gateway process holds at once; more are
+    # answered 503 with Retry-After. Each costs an open connection and no database connection.
+    max_upload_waiters: int = 500
+
+    # Uploads and /checks per API key: a token bucket refilled at this rate, holding at most
+    # the burst; beyond it 429 with Retry-After. A rate of 0 turns the limit off.
+    rate_limit_per_second: float = 20.0
+    rate_limit_burst: int = 100
+
+    # /check and blocked files are analysed by a worker; the gateway waits this long for it,
+    # then answers 503 with Retry-After.
+    check_timeout_seconds: float = 60.0
+
+    # The broker delivers an unacknowledged task again after this many seconds: a fallback,
+    # since upload leases (below) find a vanished worker's uploads much sooner.
     task_visibility_timeout: int = 600
     task_time_limit: int = 300
-    # After this many started attempts an upload ends `failed` instead of being retried again.
+    # After this many runs that died (a crashed worker, a lost host, the time limit) an upload
+    # ends `failed` instead of being retried again. Runs given back after an outage don't count.
     max_task_attempts: int = 3
-    # Uploads still `queued` or `processing` this long after their last change are re-enqueued.
-    stale_upload_seconds: int = 900
+    # A worker holds each upload it processes for this long and extends the hold every third
+    # of it; an upload whose hold ran out lost its worker and is enqueued again.
+    upload_lease_seconds: int = 30
+    # A queued upload that no worker took this long is enqueued again (its message was lost,
+    # e.g. with a restarted Redis); a duplicate message is harmless.
+    stale_upload_seconds: int = 60
+    # How often beat looks for such uploads.
+    requeue_sweep_seconds: float = 10.0
+    # A worker retries a database, broker or disk fault with backoff (0.5 s doubling up to the
+    # interval) for this long, then gives the upload back to the queue for later.
+    transient_retry_seconds: float = 120.0
+    transient_retry_max_interval_seconds: float = 5.0
+    # What the gateway's 503 (database or broker down) and 507 (disk full) ask clients to wait.
+    retry_after_seconds: int = 5
 
     # Webhook deliveries: the first retry after about this many seconds, doubling up to the
     # interval cap, until the window has passed (then the delivery is dead).
@@ -48,11 +81,25 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     # How often beat looks for deliveries that are due (retries, and any lost signal).
     webhook_sweep_seconds: float = 5.0
+    # Webhooks may only reach public addresses. Comma-separated CIDRs here are allowed too
+    # (e.g. "10.20.0.0/16" for receivers inside your network); empty: none.
+    webhook_allowed_networks: str = ""
 
     # A scan with no heartbeat (every 30 s) for this long lost its worker and is run again.
     scan_stale_seconds: int = 300
     # The longest a full-collection scan may run.
     scan_time_limit: int = 4 * 3600
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        parse_networks(value)  # ValueError names the one that is not a network
+        return value
+
+    @property
+    def webhook_networks(self) -> tuple[Network, ...]:
+        """The networks webhooks may reach besides public addresses."""
+        return parse_networks(self.webhook_allowed_networks)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":

@@ -17,14 +17,14 @@ import hashlib
 import hmac
 import json
 import random
+import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import and_, func, or_, select, update
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from dupgate.events import event_view, iso, mark_webhooks_due, record_event
 from dupgate.keys import Caller
 from dupgate.models import Event, Webhook, WebhookAttempt, WebhookDelivery, as_utc, utcnow
+from dupgate.webhook_targets import Network, RefusedTarget, resolve
 
 SIGNATURE_HEADER = "X-Dupgate-Signature"
 MIN_SECRET_LENGTH = 16
@@ -71,6 +72,7 @@ class Attempt:
 
     status_code: int | None
     latency_ms: float
+    # A short class, never the receiver's words: "timeout", "connection_refused", "http_500"…
     error: str | None = None
 
     @property
@@ -82,12 +84,23 @@ Sender = Callable[[str, dict[str, str], bytes], Attempt]
 
 
 def create_webhook(
-    session: Session, tenant: str, url: str, secret: str, events: list[str], caller: Caller
+    session: Session,
+    tenant: str,
+    url: str,
+    secret: str,
+    events: list[str],
+    caller: Caller,
+    *,
+    allowed: Sequence[Network] = (),
 ) -> Webhook:
-    """Register an endpoint for the tenant's events ("*", "upload.*" or exact types)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidWebhook(f"url must be an http:// or https:// URL, not {url!r}")
+    """Register an endpoint for the tenant's events ("*", "upload.*" or exact types).
+
+    Its host must resolve to public addresses only, or to addresses in `allowed`.
+    """
+    try:
+        resolve(url, allowed)
+    except RefusedTarget as e:
+        raise InvalidWebhook(str(e)) from e
     if len(secret) < MIN_SECRET_LENGTH:
         raise InvalidWebhook(
             f"secret must be at least {MIN_SECRET_LENGTH} characters (a long random string)"
@@ -184,17 +197,69 @@ def verify(
     return hmac.compare_digest(expected, fields.get("v1", ""))
 
 
-def post(url: str, headers: dict[str, str], body: bytes, timeout: float = 10.0) -> Attempt:
-    """Send one delivery over HTTP; any answer but 2xx, and any error, is a failure."""
+def post(
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    timeout: float = 10.0,
+    allowed: Sequence[Network] = (),
+) -> Attempt:
+    """Send one delivery over HTTP; any answer but 2xx, and any error, is a failure.
+
+    The host is resolved and checked here, at connect time, and the request goes to the checked
+    address. Nothing of the answer but its status is kept: a tenant must not read back what an
+    endpoint says, nor learn more of a network than whether a delivery arrived.
+    """
     started = time.perf_counter()
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=timeout)
+        target = resolve(url, allowed)
+    except RefusedTarget as e:
+        return Attempt(None, (time.perf_counter() - started) * 1000, e.error_class)
+    extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else {}
+    try:
+        # No proxies from the environment and no redirects: only the checked address is called.
+        with (
+            httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client,
+            client.stream(
+                "POST",
+                target.url,
+                content=body,
+                headers={**headers, "Host": target.host},
+                extensions=extensions,
+            ) as response,
+        ):
+            status = response.status_code  # the body is never read
     except httpx.HTTPError as e:
-        elapsed = (time.perf_counter() - started) * 1000
-        return Attempt(None, elapsed, f"{type(e).__name__}: {e}"[:1000])
+        return Attempt(None, (time.perf_counter() - started) * 1000, error_class(e))
     elapsed = (time.perf_counter() - started) * 1000
-    error = None if response.is_success else response.text[:500] or response.reason_phrase
-    return Attempt(response.status_code, elapsed, error)
+    return Attempt(status, elapsed, None if 200 <= status < 300 else f"http_{status}")
+
+
+def error_class(e: httpx.HTTPError) -> str:
+    """A short name for what went wrong with a request, without the details."""
+    if isinstance(e, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(e, httpx.ConnectError):
+        text = str(e).lower()
+        if "refused" in text:
+            return "connection_refused"
+        if "ssl" in text or "certificate" in text or "tls" in text:
+            return "tls_error"
+        return "connection_error"
+    if isinstance(e, httpx.RemoteProtocolError | httpx.LocalProtocolError):
+        return "protocol_error"
+    return "request_error"
+
+
+# Attempts recorded before errors were classes kept up to 500 characters of the answer.
+_ERROR_CLASS = re.compile(r"[a-z0-9_]{1,40}")
+
+
+def shown_error(status_code: int | None, error: str | None) -> str | None:
+    """The error of an attempt as the API shows it: a short class, never a stored answer."""
+    if error is None or _ERROR_CLASS.fullmatch(error):
+        return error
+    return f"http_{status_code}" if status_code is not None else "connection_error"
 
 
 def due_streams(session: Session, now: datetime | None = None) -> list[tuple[str, str]]:
@@ -383,7 +448,7 @@ def deliveries(
                     "at": iso(a.attempted_at),
                     "status_code": a.status_code,
                     "latency_ms": a.latency_ms,
-                    "error": a.error,
+                    "error": shown_error(a.status_code, a.error),
                 }
                 for a in attempts.get(delivery.id, [])
             ],

@@ -1,24 +1,38 @@
 """The FastAPI application: routes under /v1, errors as JSON with a message a user can act on."""
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dupgate import __doc__ as about
 from dupgate.blocklist import InvalidBlock, UnknownBlock
 from dupgate.collections import CollectionNameTaken, InvalidPolicy, UnknownCollection
-from dupgate.events import on_webhooks_due
+from dupgate.events import on_uploads_decided, on_webhooks_due
 from dupgate.formats import UnsupportedFile
 from dupgate.keys import Forbidden, InvalidKeyRequest
+from dupgate.notify import TooManyWaiters, publish_decided
+from dupgate.readiness import readiness
+from dupgate.remote_analysis import AnalysisUnavailable
 from dupgate.review import InvalidReview, NotReviewable
 from dupgate.scans.jobs import InvalidScan, UnknownScan
 from dupgate.scans.resolve import AlreadyResolved, InvalidResolution
 from dupgate.scans.scope import InvalidFilter
 from dupgate.settings import get_settings
+from dupgate.transient import storage_full
 from dupgate.uploads import IdempotencyConflict
 from dupgate.webhooks import InvalidWebhook, UnknownWebhook
-from gateway.deps import caller
+from gateway.deps import BrokerUnavailable, caller
+from gateway.errors import COMMON_ERRORS, STATUS_CODES, error
+from gateway.limits import BodyLimits
+from gateway.rate_limits import RateLimited
 from gateway.routes import (
     blocklist,
     collections,
@@ -30,7 +44,7 @@ from gateway.routes import (
     uploads,
     webhooks,
 )
-from gateway.staging import BadForm, BodyTooLarge
+from gateway.staging import BadForm
 
 # Domain errors whose message is already the answer: the HTTP status and a stable code.
 ERRORS: dict[type[Exception], tuple[int, str]] = {
@@ -55,9 +69,19 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
 }
 
 
-def error(status: int, code: str, message: str) -> JSONResponse:
-    """An error as JSON: `detail` for people (FastAPI's own key), `code` for programs."""
-    return JSONResponse({"detail": message, "code": code}, status_code=status)
+def retry_later(status: int, code: str, message: str) -> JSONResponse:
+    """An error that passes by itself: the client is told when to try again."""
+    seconds = get_settings().retry_after_seconds
+    return error(
+        status, code, f"{message}; retry in {seconds} s", headers={"Retry-After": str(seconds)}
+    )
+
+
+# Overload the client should retry: 503 with Retry-After (seconds).
+TRY_LATER: dict[type[Exception], tuple[str, int]] = {
+    TooManyWaiters: ("too_many_waiters", 1),
+    AnalysisUnavailable: ("analysis_unavailable", 5),
+}
 
 
 def _error_handler(
@@ -69,29 +93,101 @@ def _error_handler(
     return handle
 
 
+def _try_later_handler(
+    code: str, retry_after: int
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(_: Request, e: Exception) -> JSONResponse:
+        return error(503, code, str(e), headers={"Retry-After": str(retry_after)})
+
+    return handle
+
+
 def create_app() -> FastAPI:
     """Build the gateway."""
     app = FastAPI(title="dupgate", description=about or "", version="0.1.0")
     routers = (collections, uploads, images, review, blocklist, scans, events, webhooks, keys)
     for module in routers:
-        app.include_router(module.router, prefix="/v1", dependencies=[Depends(caller)])
+        app.include_router(
+            module.router, prefix="/v1", dependencies=[Depends(caller)], responses=COMMON_ERRORS
+        )
+    settings = get_settings()
+    app.add_middleware(
+        BodyLimits,
+        max_upload_bytes=settings.max_upload_bytes,
+        idle_timeout=settings.body_idle_timeout_seconds,
+        read_timeout=settings.body_read_timeout_seconds,
+    )
     on_webhooks_due(_deliver_webhooks)
+    # Reviews decide in the gateway: their long-polls wake up like the workers' decisions.
+    on_uploads_decided(partial(publish_decided, get_settings()))
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
+        # Liveness: the process answers. Whether it can do its work is /readyz.
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        checks = await run_in_threadpool(readiness, get_settings())
+        ready = all(c.ok for c in checks.values())
+        return JSONResponse(
+            {
+                "status": "ready" if ready else "unavailable",
+                "checks": {name: c.view() for name, c in checks.items()},
+            },
+            status_code=200 if ready else 503,
+        )
+
+    # Outages: the client is told to come back, not shown a plain-text 500.
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(_: Request, __: Exception) -> JSONResponse:
+        return retry_later(503, "database_unavailable", "the database is unavailable")
+
+    @app.exception_handler(BrokerUnavailable)
+    @app.exception_handler(BrokerError)
+    @app.exception_handler(RedisConnectionError)
+    async def _broker_down(_: Request, __: Exception) -> JSONResponse:
+        return retry_later(503, "broker_unavailable", "the task queue (Redis) is unavailable")
+
+    @app.exception_handler(OSError)
+    async def _disk_full(_: Request, e: OSError) -> JSONResponse:
+        if not storage_full(e):
+            raise e
+        return retry_later(507, "insufficient_storage", "the server's storage is full")
 
     for exception, (status, code) in ERRORS.items():
         app.add_exception_handler(exception, _error_handler(status, code))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        code = getattr(e, "code", None) or STATUS_CODES.get(e.status_code, "error")
+        headers = dict(e.headers) if e.headers else None
+        return error(e.status_code, code, str(e.detail), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, e: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "loc": [str(p) if not isinstance(p, int) else p for p in x["loc"]],
+                "msg": x["msg"],
+                "type": x["type"],
+            }
+            for x in e.errors()
+        ]
+        summary = "; ".join(f"{'.'.join(str(p) for p in x['loc'])}: {x['msg']}" for x in errors[:5])
+        return error(422, "invalid_request", summary or "invalid request", errors=errors)
 
     @app.exception_handler(UnsupportedFile)
     async def _unsupported(_: Request, e: UnsupportedFile) -> JSONResponse:
         return error(400 if e.reason == "empty" else 415, e.reason, e.message)
 
-    @app.exception_handler(BodyTooLarge)
-    async def _too_large(_: Request, __: BodyTooLarge) -> JSONResponse:
-        limit = get_settings().max_upload_bytes
-        return error(413, "too_large", f"the file is larger than the limit of {limit} bytes")
+    for busy, (code, retry_after) in TRY_LATER.items():
+        app.add_exception_handler(busy, _try_later_handler(code, retry_after))
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(_: Request, e: RateLimited) -> JSONResponse:
+        return error(429, "rate_limited", str(e), headers={"Retry-After": str(e.retry_after)})
 
     return app
 

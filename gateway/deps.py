@@ -1,17 +1,19 @@
 """Request dependencies: the database session, the process's services and who calls (key, scope)."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from dupgate.db import get_sessionmaker
+from dupgate.db import get_sessionmaker, read_only_session
 from dupgate.keys import Caller, authenticate
+from dupgate.readiness import broker_url, check_broker
 from dupgate.services import Services, get_services
 
 
-def services() -> Services:
+async def services() -> Services:
+    # async: a plain function dependency costs a trip through the thread pool per request.
     return get_services()
 
 
@@ -45,7 +47,7 @@ def caller(request: Request, services: ServicesDep) -> Caller:
             "missing API key: send `Authorization: Bearer <key>` (make one with `dupgate keys create`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    s = get_sessionmaker(services.database_url)()
+    s = read_only_session(services.database_url)
     try:
         found = authenticate(s, key.strip(), services.settings.bootstrap_key)
     finally:
@@ -58,8 +60,8 @@ def caller(request: Request, services: ServicesDep) -> Caller:
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def _with_scope(scope: str) -> Callable[[Caller], Caller]:
-    def check(who: CallerDep) -> Caller:
+def _with_scope(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
+    async def check(who: CallerDep) -> Caller:
         who.require(scope)
         return who
 
@@ -70,3 +72,14 @@ def _with_scope(scope: str) -> Callable[[Caller], Caller]:
 UploadCaller = Annotated[Caller, Depends(_with_scope("upload"))]
 ReadCaller = Annotated[Caller, Depends(_with_scope("read"))]
 AdminCaller = Annotated[Caller, Depends(_with_scope("admin"))]
+
+
+class BrokerUnavailable(Exception):
+    """The task queue does not answer: work accepted now could not be started."""
+
+
+def require_broker(services: Services) -> None:
+    """Raise BrokerUnavailable (a 503) unless the broker answers at once."""
+    check = check_broker(broker_url(services.settings))
+    if not check.ok:
+        raise BrokerUnavailable(check.error)

@@ -2,6 +2,8 @@
 
 Starlette's form parser would spool the whole body before the route runs; this parser reads the
 request stream chunk by chunk, so a body over the size limit is refused after `limit` bytes.
+The whole body's budget and read timeouts are gateway.limits'; here, the form's shape: one
+`file` part, few small text fields, each named once.
 """
 
 import hashlib
@@ -10,15 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+from dupgate.transient import storage_full
+from gateway.limits import FORM_OVERHEAD_BYTES, BodyTooLarge
 
 # Text fields (external_id, labels, reason) are small; anything bigger is a mistake.
 MAX_FIELD_BYTES = 64 * 1024
-
-
-class BodyTooLarge(Exception):
-    """The file passed the configured size limit."""
+# The forms have a file and at most two text fields; a few more are tolerated, not thousands.
+MAX_PARTS = 16
+# One part header (a Content-Disposition with a file name) is short.
+MAX_HEADER_BYTES = 8 * 1024
 
 
 class BadForm(Exception):
@@ -54,8 +59,8 @@ async def stage_form(
     if mime != b"multipart/form-data" or not boundary:
         raise BadForm("send the image as multipart/form-data with a `file` field")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + MAX_FIELD_BYTES:
-        raise BodyTooLarge()
+    if declared is not None and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD_BYTES:
+        raise BodyTooLarge(limit + FORM_OVERHEAD_BYTES)
 
     form = StagedForm()
     tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -68,16 +73,25 @@ async def stage_form(
     size = 0
     head = bytearray()
     value = bytearray()
+    parts = 0
 
     def on_part_begin() -> None:
+        nonlocal parts
+        parts += 1
+        if parts > MAX_PARTS:
+            raise BadForm(f"the form has more than {MAX_PARTS} parts")
         headers.clear()
         value.clear()
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         header_name.extend(data[start:end])
+        if len(header_name) > MAX_HEADER_BYTES:
+            raise BadForm("a part header of the form is too long")
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
         header_value.extend(data[start:end])
+        if len(header_value) > MAX_HEADER_BYTES:
+            raise BadForm("a part header of the form is too long")
 
     def on_header_end() -> None:
         headers[bytes(header_name).lower()] = bytes(header_value)
@@ -90,7 +104,11 @@ async def stage_form(
         name = disposition.get(b"name", b"").decode()
         filename = disposition.get(b"filename")
         state["name"] = name
-        if name == file_field and form.file is None:
+        if name == file_field and (form.file is not None or out is not None):
+            raise BadForm(f"send one `{file_field}` part, not several: one image per request")
+        if name in form.fields:
+            raise BadForm(f"form field {name!r} is sent twice")
+        if name == file_field:
             # Closed in on_part_end, or by discard() when parsing fails.
             out = tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False, suffix=".part")  # noqa: SIM115
             state["filename"] = filename.decode(errors="replace") if filename is not None else None
@@ -101,7 +119,7 @@ async def stage_form(
         if out is not None and state.get("name") == file_field:
             size += len(chunk)
             if size > limit:
-                raise BodyTooLarge()
+                raise BodyTooLarge(limit, "file")
             digest.update(chunk)
             if len(head) < 64:
                 head.extend(chunk[: 64 - len(head)])
@@ -143,11 +161,14 @@ async def stage_form(
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
-    except (BodyTooLarge, BadForm):
+    except (HTTPException, BadForm):
+        # Too large or too slow (gateway.limits), or not the form we take.
         discard(form, out)
         raise
     except Exception as e:
         discard(form, out)
+        if storage_full(e):
+            raise  # the server's disk, not the client's form: a 507
         raise BadForm(f"the multipart body could not be parsed: {e}") from e
     return form
 

@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from dupgate.webhook_targets import parse_networks
+
 SECRET = "whsec-test-0123456789abcdef"
+# Webhooks may reach only public addresses: tests allow the loopback address their receiver
+# listens on, as an operator would allow an internal network.
+RECEIVER_NETWORKS = "127.0.0.1/32"
+LOCAL = parse_networks(RECEIVER_NETWORKS)
 
 
 @dataclass
@@ -19,6 +25,7 @@ class Receiver:
 
     failures: int
     delay: float = 0.0
+    failure_body: bytes = b""
     url: str = ""
     calls: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -29,9 +36,12 @@ class Receiver:
 
 
 @contextmanager
-def receiver(failures: int = 0, delay: float = 0.0) -> Iterator[Receiver]:
-    """Serve a Receiver on a free port while the block runs; `delay` slows every answer."""
-    state = Receiver(failures, delay)
+def receiver(
+    failures: int = 0, delay: float = 0.0, failure_body: bytes = b""
+) -> Iterator[Receiver]:
+    """Serve a Receiver on a free port while the block runs; `delay` slows every answer, and
+    its 500s answer `failure_body`."""
+    state = Receiver(failures, delay, failure_body)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)
@@ -41,7 +51,10 @@ def receiver(failures: int = 0, delay: float = 0.0) -> Iterator[Receiver]:
                 status = 500 if len(state.calls) < state.failures else 204
                 state.calls.append({"status": status, "headers": dict(self.headers), "body": body})
             self.send_response(status)
+            payload = state.failure_body if status == 500 else b""
+            self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
+            self.wfile.write(payload)
 
         def log_message(self, *_: object) -> None:
             pass

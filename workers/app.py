@@ -36,9 +36,14 @@ app.conf.update(
         "workers.tasks.deliver_webhooks": {"queue": "webhooks"},
         "workers.tasks.deliver_webhook_stream": {"queue": "webhooks"},
         "workers.tasks.run_collection_scan": {"queue": "scans"},
+        "workers.tasks.analyse_staged": {"queue": "analyses"},
+        "workers.tasks.make_previews": {"queue": "analyses"},
     },
     beat_schedule={
-        "requeue-stale-uploads": {"task": "workers.tasks.requeue_stale_uploads", "schedule": 60.0},
+        "requeue-stale-uploads": {
+            "task": "workers.tasks.requeue_stale_uploads",
+            "schedule": settings.requeue_sweep_seconds,
+        },
         "requeue-stale-scans": {"task": "workers.tasks.requeue_stale_scans", "schedule": 60.0},
         "deliver-webhooks": {
             "task": "workers.tasks.deliver_webhooks",

@@ -1,56 +1,132 @@
 """Tasks: each loads by id and calls the domain; idempotent, so redelivery is harmless."""
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
 from celery import Task
 from celery.signals import worker_ready
-from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from dupgate.analysis import Features, InvalidImage, analyze
+from dupgate.analysis.decode import decode
+from dupgate.analysis.preview import preview_jpeg, preview_key
 from dupgate.db import session_scope
-from dupgate.events import on_webhooks_due
+from dupgate.events import on_uploads_decided, on_webhooks_due
+from dupgate.notify import publish_decided, redis_url
 from dupgate.pipeline import run_upload
+from dupgate.remote_analysis import send_answer
 from dupgate.scans.jobs import run_scan, stale_scan_ids
 from dupgate.services import get_services
 from dupgate.settings import get_settings
-from dupgate.uploads import stale_upload_ids
+from dupgate.storage import BlobNotFound
+from dupgate.transient import is_transient, retry_transient
+from dupgate.uploads import release_upload, requeue_lost_uploads
 from dupgate.webhooks import RetryPolicy, deliver_stream, due_streams, post
 from workers.app import app
 
 log = logging.getLogger(__name__)
 
 
-@app.task(
-    acks_late=True,
-    autoretry_for=(OperationalError, RedisConnectionError),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
-)
+@app.task(acks_late=True)
 def process_upload(upload_id: str) -> None:
-    """Analyse an upload once, then match, decide and commit it under the collection lock."""
+    """Analyse an upload once, then match, decide and commit it under the collection lock.
+
+    Database, broker and disk faults are retried in this run until a deadline (one lease
+    owner throughout, so a retry is not another attempt); past it the upload is given back to
+    the queue, or, with the database still away, found later by its expired lease.
+    """
     services = get_services()
     settings = services.settings
-    run_upload(
-        partial(session_scope, services.database_url),
+    # Says which run on which host holds the upload, for whoever looks at a stuck one.
+    owner = f"{uuid.uuid4().hex[:12]}@{socket.gethostname()[:60]}:{os.getpid()}"
+    transaction = partial(session_scope, services.database_url)
+    work = partial(
+        run_upload,
+        transaction,
         services.store,
         lambda: services.embedder,
         services.registry,
         upload_id,
         max_attempts=settings.max_task_attempts,
         max_pixels=settings.max_pixels,
+        owner=owner,
+        lease=timedelta(seconds=settings.upload_lease_seconds),
     )
+    try:
+        retry_transient(
+            work,
+            # Stay clear of the hard time limit, which would kill the process mid-retry.
+            deadline_seconds=min(settings.transient_retry_seconds, settings.task_time_limit / 2),
+            max_interval=settings.transient_retry_max_interval_seconds,
+        )
+    except Exception as e:
+        if not is_transient(e):
+            raise
+        log.warning("upload %s: still failing after the retry deadline; giving it back", upload_id)
+        with transaction() as session:
+            release_upload(
+                session, upload_id, owner, timedelta(seconds=settings.stale_upload_seconds)
+            )
+
+
+@app.task(acks_late=False)
+def analyse_staged(request_id: str, staging_key: str) -> None:
+    """Analyse bytes the gateway staged (/check, a blocked file) and hand it the features.
+
+    Nothing is stored. Not retried: the gateway waits only so long, and answers 503 after.
+    """
+    services = get_services()
+    try:
+        content = services.store.get(staging_key)
+    except BlobNotFound:
+        return  # the gateway stopped waiting and removed them
+    result: Features | InvalidImage
+    try:
+        result = analyze(content, services.embedder, max_pixels=services.settings.max_pixels)
+    except InvalidImage as e:
+        result = e
+    except Exception as e:
+        log.exception("analysis of staged %s failed", staging_key)
+        result = InvalidImage("analysis_failed", f"{type(e).__name__}: {e}")
+    send_answer(redis_url(services.settings), request_id, result)
+
+
+@app.task(acks_late=True)
+def make_previews(images: list[tuple[str, str]]) -> int:
+    """Make the missing previews of images analysed before previews existed: (blob key, sha256)
+    pairs. Idempotent: a preview already there is left as it is."""
+    services = get_services()
+    store = services.store
+    made = 0
+    for blob_key, sha256 in images:
+        if store.exists(preview_key(sha256)):
+            continue
+        try:
+            picture = decode(store.get(blob_key), max_pixels=services.settings.max_pixels).picture
+        except (BlobNotFound, InvalidImage):
+            continue  # deleted meanwhile, or never decodable: the report shows no preview
+        store.put(preview_key(sha256), iter([preview_jpeg(picture)]))
+        made += 1
+    return made
 
 
 @app.task
 def requeue_stale_uploads() -> int:
-    """Enqueue again the uploads whose message was lost (e.g. enqueue failed after commit)."""
+    """Enqueue again the uploads whose worker vanished (expired lease) or whose message was lost."""
     seconds = get_services().settings.stale_upload_seconds
-    return _requeue(stale_upload_ids, seconds, process_upload, "uploads")
+    with session_scope(get_services().database_url) as session:
+        ids = requeue_lost_uploads(session, timedelta(seconds=seconds))
+    for found in ids:
+        process_upload.delay(found)
+    if ids:
+        log.warning("re-enqueued %d uploads whose worker or message was lost", len(ids))
+    return len(ids)
 
 
 @app.task
@@ -76,7 +152,7 @@ def deliver_webhook_stream(webhook_id: str, stream: str) -> int:
     )
     return deliver_stream(
         partial(session_scope, services.database_url),
-        partial(post, timeout=settings.webhook_timeout_seconds),
+        partial(post, timeout=settings.webhook_timeout_seconds, allowed=settings.webhook_networks),
         webhook_id,
         stream,
         retry,
@@ -121,6 +197,8 @@ def _requeue(
 
 # Events written by tasks (decisions) are delivered as soon as their transaction commits.
 on_webhooks_due(deliver_webhooks.delay)
+# Long-polls in the gateways wake up as soon as a decision has committed.
+on_uploads_decided(partial(publish_decided, get_settings()))
 
 
 @worker_ready.connect

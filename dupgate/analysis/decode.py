@@ -94,6 +94,14 @@ def _decode(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
         )
     if width == 0 or height == 0:
         raise InvalidImage("not_an_image", "the image has no pixels")
+    if fmt == "JPEG" and _jpeg_scan_too_short(data):
+        # libjpeg pads a scan that ends early with grey and only warns: the header's size
+        # would be accepted over a fraction of the picture.
+        raise InvalidImage(
+            "truncated",
+            f"the image declares {width}x{height} pixels but holds far too little data for "
+            "them; it is cut short or damaged",
+        )
     fmt = image.format or fmt
     if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
         # Decode at 1/2..1/8 scale in the DCT itself: the costliest saving of all.
@@ -132,6 +140,59 @@ def _is_truncation(error: BaseException) -> bool:
     return any(
         word in text for word in ("truncated", "image file is", "premature", "unexpected end")
     ) or isinstance(error, EOFError)
+
+
+# Start-of-frame markers of sequential Huffman JPEGs (baseline, extended, lossless): every
+# block of theirs costs at least 2 bits (a 1-bit DC code and a 1-bit end-of-block code).
+# Progressive and arithmetic-coded files can code runs of empty blocks in less: not checked.
+_SEQUENTIAL_HUFFMAN_SOF = (0xC0, 0xC1)
+
+
+def _jpeg_scan_too_short(data: bytes) -> bool:
+    """Whether a sequential JPEG's entropy-coded data is too short for the blocks its frame
+    header declares, so that the decoder would fill the rest in."""
+    position = 2
+    frame: tuple[int, int, list[tuple[int, int]]] | None = None
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return False  # not where a marker should be: Pillow judges such a file itself
+        marker = data[position + 1]
+        if marker == 0xFF:
+            position += 1  # fill byte
+            continue
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        segment = data[position + 4 : position + 2 + length]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if marker not in _SEQUENTIAL_HUFFMAN_SOF or len(segment) < 6:
+                return False
+            height = int.from_bytes(segment[1:3], "big")
+            width = int.from_bytes(segment[3:5], "big")
+            sampling = [
+                (segment[7 + 3 * i] >> 4, segment[7 + 3 * i] & 0x0F)
+                for i in range(segment[5])
+                if 8 + 3 * i <= len(segment)
+            ]
+            frame = (width, height, sampling)
+        elif marker == 0xDA:
+            if frame is None:
+                return False
+            width, height, sampling = frame
+            if not sampling or height == 0:
+                return False
+            h_max = max(h for h, _ in sampling) or 1
+            v_max = max(v for _, v in sampling) or 1
+            blocks = sum(
+                _ceil(_ceil(width * h, h_max), 8) * _ceil(_ceil(height * v, v_max), 8)
+                for h, v in sampling
+            )
+            scan_bytes = len(data) - (position + 2 + length)
+            return scan_bytes * 8 < 2 * blocks
+        position += 2 + length
+    return False
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 def _looks_cut_short(data: bytes, fmt: str) -> bool:

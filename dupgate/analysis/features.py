@@ -11,11 +11,13 @@ from dupgate.analysis.decode import decode
 from dupgate.analysis.embedding import INPUT_SIZE, Embedder
 from dupgate.analysis.hashes import THUMB_SIZE, pdq, phash, thumbnail
 from dupgate.analysis.local import LocalFeatures, local_features
+from dupgate.analysis.preview import preview_jpeg
 from dupgate.analysis.views import framed_view
 
 # Bump whenever a signal changes meaning: stored features of another version are recomputed.
 # 2: local features for verification (dupgate/analysis/local.py).
-ANALYSIS_VERSION = 2
+# 3: the photo on a flat UI page is the view (dupgate/analysis/views.py).
+ANALYSIS_VERSION = 3
 
 _MAGIC = b"DGF"
 _HEAD = struct.Struct("<3sHI")  # magic, format version, length of the JSON header
@@ -39,6 +41,9 @@ class Features:
     pdq: bytes  # 32-byte PDQ hash of the upright picture
     pdq_quality: int
     local: LocalFeatures | None = None  # None only in features stored by analysis version 1
+    # A small JPEG for people (dupgate.analysis.preview), made in the same pass. Not part of
+    # the stored features: it is kept as a blob by the bytes' SHA-256.
+    preview: bytes | None = None
 
     def to_bytes(self) -> bytes:
         """Compact, versioned encoding: a JSON header, then the raw little-endian arrays."""
@@ -133,4 +138,5 @@ def analyze(data: bytes, embedder: Embedder, *, max_pixels: int = 64_000_000) ->
         pdq=pdq_hash,
         pdq_quality=pdq_quality,
         local=local_features(picture, box, framed=view is not None),
+        preview=preview_jpeg(picture),
     )

@@ -41,6 +41,11 @@ class IngestResult:
     not_images: int = 0
 
 
+# Rate limits and outages answer "retry after"; an ingest waits that out up to this long per
+# request, then counts the file as failed (a rerun sends it again, nothing twice).
+_RETRY_LATER_SECONDS = 600.0
+
+
 def idempotency_key(collection: str, relative_path: str, sha256: str) -> str:
     """The same file at the same place into the same collection always gets the same key."""
     material = "\0".join((collection, relative_path, sha256)).encode()
@@ -135,10 +140,23 @@ def _refuse_auth_errors(response: httpx.Response) -> None:
 
 
 def _request(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    try:
-        return client.request(method, path, **kwargs)
-    except httpx.TransportError as e:
-        raise IngestError(f"lost the connection to dupgate ({type(e).__name__}: {e})") from e
+    """The answer, after waiting out answers that say "later" (429, 503, 507) for a while."""
+    deadline = time.monotonic() + _RETRY_LATER_SECONDS
+    while True:
+        try:
+            response = client.request(method, path, **kwargs)
+        except httpx.TransportError as e:
+            raise IngestError(f"lost the connection to dupgate ({type(e).__name__}: {e})") from e
+        later = response.headers.get("Retry-After")
+        if response.status_code not in (429, 503, 507) or later is None:
+            return response
+        try:
+            wait = min(max(float(later), 0.1), 30.0)
+        except ValueError:
+            wait = 1.0
+        if time.monotonic() + wait > deadline:
+            return response
+        time.sleep(wait)
 
 
 def _detail(response: httpx.Response) -> str:

@@ -6,17 +6,15 @@ captions) is escaped.
 """
 
 import base64
-import io
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
 
-from PIL import Image
-
 from dupgate.analysis.decode import decode
+from dupgate.analysis.preview import PREVIEW_SIDE, preview_jpeg
 from dupgate.scans.groups import Group, Pair, ScanImage
 
-THUMBNAIL_SIDE = 160
+THUMBNAIL_SIDE = PREVIEW_SIDE
 
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
@@ -148,8 +146,4 @@ def _bytes(size: int) -> str:
 
 def thumbnail_jpeg(data: bytes, side: int = THUMBNAIL_SIDE) -> bytes:
     """A JPEG of at most side×side pixels of an image's bytes, upright (InvalidImage if not one)."""
-    picture = decode(data).picture
-    picture.thumbnail((side, side), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    picture.save(out, "JPEG", quality=80)
-    return out.getvalue()
+    return preview_jpeg(decode(data).picture, side)

@@ -5,6 +5,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from dupgate.analysis import Features
 from dupgate.blocklist import block_file, block_view, blocklist, unblock
 from dupgate.collections import visible_collection
 from dupgate.db import session_scope
@@ -12,15 +13,20 @@ from dupgate.keys import Caller
 from dupgate.services import Services
 from dupgate.uploads import save_features
 from gateway.deps import AdminCaller, ServicesDep, SessionDep
+from gateway.errors import UNSUPPORTED_FILE
+from gateway.fields import REASON_LENGTH, PathId
 from gateway.routes.collections import CollectionName
-from gateway.routes.uploads import analysed, multipart, staged_image
-from gateway.staging import StagedForm, discard
+from gateway.routes.uploads import analysed, checked_text, multipart, staged_image
+from gateway.staging import discard
 
 router = APIRouter(tags=["blocklist"])
 
 
 @router.post(
-    "/collections/{collection}/blocklist", status_code=201, openapi_extra=multipart("reason")
+    "/collections/{collection}/blocklist",
+    status_code=201,
+    openapi_extra=multipart("reason"),
+    responses=UNSUPPORTED_FILE,
 )
 async def block_a_file(
     collection: CollectionName, request: Request, services: ServicesDep, caller: AdminCaller
@@ -30,24 +36,32 @@ async def block_a_file(
         visible_collection(session, caller, collection)
     form = await staged_image(request, services)
     try:
-        return await run_in_threadpool(_block, services, caller, collection, form)
+        assert form.file is not None
+        reason = checked_text("reason", form.fields.get("reason", ""), REASON_LENGTH) or ""
+        if not reason.strip():
+            raise HTTPException(422, "say why the picture is blocked: send a `reason` field")
+        features = await analysed(services, form.file, collection)
+        filename = form.file.filename
     finally:
         discard(form)
+    return await run_in_threadpool(_block, services, caller, collection, features, filename, reason)
 
 
-def _block(services: Services, caller: Caller, collection: str, form: StagedForm) -> dict[str, Any]:
-    assert form.file is not None
-    reason = form.fields.get("reason", "")
-    if not reason.strip():
-        raise HTTPException(422, "say why the picture is blocked: send a `reason` field")
-    features = analysed(services, form.file)
+def _block(
+    services: Services,
+    caller: Caller,
+    collection: str,
+    features: Features,
+    filename: str | None,
+    reason: str,
+) -> dict[str, Any]:
     with session_scope(services.database_url) as session:
         save_features(session, features)
         row = block_file(
             session,
             visible_collection(session, caller, collection),
             features,
-            form.file.filename,
+            filename,
             reason,
             caller,
         )
@@ -65,7 +79,7 @@ def list_blocked(
 
 @router.delete("/collections/{collection}/blocklist/{block_id}", status_code=204)
 def remove_block(
-    collection: CollectionName, block_id: str, session: SessionDep, caller: AdminCaller
+    collection: CollectionName, block_id: PathId, session: SessionDep, caller: AdminCaller
 ) -> None:
     """Remove an entry: uploads that match it are decided by the policy again."""
     unblock(session, visible_collection(session, caller, collection), block_id, caller)

@@ -15,40 +15,48 @@ from dupgate.collections import (
     visible_collections,
 )
 from gateway.deps import AdminCaller, ReadCaller, SessionDep
+from gateway.errors import CONFLICT
+from gateway.fields import NO_NUL, Tenant
 
 router = APIRouter(tags=["collections"])
+COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 
 CollectionName = Annotated[
     str,
     Path(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$",
+        pattern=COLLECTION_PATTERN,
         description="1-200 letters, digits, '.', '_' or '-', starting with a letter or digit",
     ),
 ]
 
 
+# Strict: `false` or "0.5" is not a threshold (lax parsing stored `false` as 0).
+Threshold = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+ActionName = Annotated[str, Field(max_length=20, pattern=NO_NUL)]
+
+
 class Thresholds(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    exact: float | None = None
-    near: float | None = None
+    exact: Threshold | None = None
+    near: Threshold | None = None
 
 
 class CollectionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     thresholds: Thresholds = Field(default_factory=Thresholds)
-    policy: dict[str, str] | None = Field(
+    policy: dict[ActionName, ActionName] | None = Field(
         None, description='the action per tier, e.g. {"exact": "reject", "near": "hold"}'
     )
-    check_against: list[str] | None = Field(
+    check_against: list[Annotated[str, Field(pattern=COLLECTION_PATTERN)]] | None = Field(
         None,
         description="other collections of the same tenant that uploads are also checked against",
     )
-    tenant: str | None = Field(
+    tenant: Tenant | None = Field(
         None, description="for a new collection made with a key over every tenant: its tenant"
     )
 
 
-@router.put("/collections/{collection}")
+@router.put("/collections/{collection}", responses=CONFLICT)
 def put(
     collection: CollectionName, body: CollectionRequest, session: SessionDep, caller: AdminCaller
 ) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Committed images: metadata, content, deletion (from storage and the index) and blocking."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
@@ -17,6 +17,7 @@ from dupgate.locking import lock_collections
 from dupgate.models import Collection, Image
 from dupgate.services import Services
 from gateway.deps import AdminCaller, ReadCaller, ServicesDep, SessionDep
+from gateway.fields import REASON_LENGTH, PathId, text
 
 router = APIRouter(tags=["images"])
 
@@ -46,7 +47,7 @@ def stream_blob(services: Services, key: str, media_type: str) -> StreamingRespo
 
 
 @router.get("/images/{image_id}")
-def get_image(image_id: str, session: SessionDep, caller: ReadCaller) -> dict[str, Any]:
+def get_image(image_id: PathId, session: SessionDep, caller: ReadCaller) -> dict[str, Any]:
     """An image's metadata, labels and links."""
     image = visible_image(session, caller, image_id)
     links = list(session.scalars(select(Image.id).where(Image.linked_to == image.id)))
@@ -71,7 +72,7 @@ def get_image(image_id: str, session: SessionDep, caller: ReadCaller) -> dict[st
 
 @router.get("/images/{image_id}/content")
 def get_content(
-    image_id: str, session: SessionDep, services: ServicesDep, caller: ReadCaller
+    image_id: PathId, session: SessionDep, services: ServicesDep, caller: ReadCaller
 ) -> StreamingResponse:
     """The image's bytes (a link record serves the image it links to)."""
     image = visible_image(session, caller, image_id)
@@ -84,7 +85,7 @@ def get_content(
 
 
 @router.delete("/images/{image_id}", status_code=204)
-def delete(image_id: str, services: ServicesDep, caller: AdminCaller) -> None:
+def delete(image_id: PathId, services: ServicesDep, caller: AdminCaller) -> None:
     """Remove an image (and the link records pointing at it) from storage, database and index.
 
     Its features are kept, so a blocked picture stays blocked after its image is deleted.
@@ -100,12 +101,12 @@ def delete(image_id: str, services: ServicesDep, caller: AdminCaller) -> None:
 
 class BlockRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str
+    reason: Annotated[str, text(REASON_LENGTH, min_length=1)]
 
 
 @router.post("/images/{image_id}/block", status_code=201)
 def block(
-    image_id: str, body: BlockRequest, session: SessionDep, caller: AdminCaller
+    image_id: PathId, body: BlockRequest, session: SessionDep, caller: AdminCaller
 ) -> dict[str, Any]:
     """Block the image's picture in its collection: later uploads that match it are rejected
     with the reason, whatever the policy says, also after the image itself is deleted."""

@@ -1,6 +1,6 @@
 """API keys: make one (shown once), list them, revoke one."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,15 +9,18 @@ from dupgate.events import record_event
 from dupgate.keys import ALL_TENANTS, Forbidden, create_key, key_view, visible_keys
 from dupgate.models import ApiKey
 from gateway.deps import AdminCaller, SessionDep
+from gateway.fields import KEY_NAME_LENGTH, NO_NUL, PathId, Tenant, text
 
 router = APIRouter(tags=["keys"])
 
 
 class KeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tenant: str | None = Field(None, description='the key\'s tenant ("*": every tenant)')
-    scopes: list[str] = Field(description="upload, read and/or admin")
-    name: str | None = None
+    tenant: Tenant | None = Field(None, description='the key\'s tenant ("*": every tenant)')
+    scopes: list[Annotated[str, Field(max_length=20, pattern=NO_NUL)]] = Field(
+        description="upload, read and/or admin", max_length=3
+    )
+    name: Annotated[str, text(KEY_NAME_LENGTH)] | None = None
 
 
 @router.post("/keys", status_code=201)
@@ -44,7 +47,7 @@ def list_keys(session: SessionDep, caller: AdminCaller) -> dict[str, Any]:
 
 
 @router.delete("/keys/{key_id}", status_code=204)
-def revoke(key_id: str, session: SessionDep, caller: AdminCaller) -> None:
+def revoke(key_id: PathId, session: SessionDep, caller: AdminCaller) -> None:
     """Revoke a key: it stops working at once."""
     row = session.get(ApiKey, key_id)
     if row is None or not caller.sees(row.tenant):

@@ -3,7 +3,7 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from dupgate.collections import visible_collection
 from dupgate.db import session_scope
@@ -12,6 +12,8 @@ from dupgate.not_duplicates import mark_not_duplicate
 from dupgate.review import Review, held_uploads, review_upload
 from dupgate.uploads import upload_view
 from gateway.deps import AdminCaller, ServicesDep, SessionDep
+from gateway.errors import CONFLICT
+from gateway.fields import BodyId, Offset, PathId
 from gateway.routes.collections import CollectionName
 from gateway.routes.images import visible_image
 from gateway.routes.uploads import visible_upload
@@ -25,7 +27,7 @@ def review_queue(
     session: SessionDep,
     caller: AdminCaller,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Uploads the policy held, oldest first, each with its matches and a link to its bytes."""
     visible_collection(session, caller, collection)
@@ -37,20 +39,20 @@ def review_queue(
 
 class ReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    action: str = Field(description="accept, link, overwrite or reject")
-    image_id: str | None = Field(
+    action: Annotated[str, Field(max_length=20, description="accept, link, overwrite or reject")]
+    image_id: BodyId | None = Field(
         None, description="for link and overwrite: the image; the best match when left out"
     )
-    not_duplicate: bool = Field(
+    not_duplicate: StrictBool = Field(
         False,
         description="with accept: the upload is not a duplicate of its matches, and the same "
         "pictures are never flagged against each other again",
     )
 
 
-@router.post("/uploads/{upload_id}/review")
+@router.post("/uploads/{upload_id}/review", responses=CONFLICT)
 def review(
-    upload_id: str, body: ReviewRequest, services: ServicesDep, caller: AdminCaller
+    upload_id: PathId, body: ReviewRequest, services: ServicesDep, caller: AdminCaller
 ) -> dict[str, Any]:
     """Complete a held upload: accept, link, overwrite or reject, through the same commit path."""
     with session_scope(services.database_url) as session:
@@ -70,7 +72,7 @@ def review(
 
 class NotDuplicateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    image_ids: list[str] = Field(min_length=2, max_length=2)
+    image_ids: list[BodyId] = Field(min_length=2, max_length=2)
 
 
 @router.post("/not-duplicates", status_code=201)

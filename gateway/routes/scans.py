@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import Path as FastAPIPath
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dupgate.analysis import InvalidImage
+from dupgate.analysis.preview import preview_key
 from dupgate.collections import visible_collection
 from dupgate.db import session_scope
 from dupgate.keys import Caller
@@ -25,35 +26,49 @@ from dupgate.scans.jobs import (
     scan_groups,
     scan_view,
 )
-from dupgate.scans.report import render_report, thumbnail_jpeg
+from dupgate.scans.report import render_report
 from dupgate.scans.resolve import resolve_group
 from dupgate.scans.scope import ScanFilter, stored_scan_image
 from dupgate.services import Services
 from dupgate.storage import BlobNotFound
 from gateway.deps import AdminCaller, ReadCaller, ServicesDep, SessionDep
+from gateway.errors import CONFLICT
+from gateway.fields import (
+    EXTERNAL_ID_LENGTH,
+    MAX_COUNT,
+    NO_NUL,
+    BodyId,
+    Label,
+    Offset,
+    PathId,
+    text,
+)
 from gateway.routes.collections import CollectionName
 from gateway.routes.images import visible_image
-from gateway.routes.uploads import decode_lock
 
 router = APIRouter(tags=["scans"])
 log = logging.getLogger(__name__)
 
-# Groups per page of the HTML report: thumbnails are made from the stored images on request.
+# Groups per page of the HTML report: its thumbnails are the previews stored at analysis.
 REPORT_PAGE = 200
 
 
 @router.get("/images/{image_id}/duplicates")
 def single_scan(
-    image_id: str,
+    image_id: PathId,
     session: SessionDep,
     services: ServicesDep,
     caller: ReadCaller,
     threshold: Annotated[
         float | None, Query(gt=0, le=1, description="the collection's near threshold if left out")
     ] = None,
-    labels: Annotated[list[str] | None, Query(description="only images with one of these")] = None,
-    exclude_labels: Annotated[list[str] | None, Query()] = None,
-    external_id_prefix: str | None = None,
+    labels: Annotated[
+        list[Label] | None, Query(description="only images with one of these")
+    ] = None,
+    exclude_labels: Annotated[list[Label] | None, Query()] = None,
+    external_id_prefix: Annotated[
+        str | None, Query(max_length=EXTERNAL_ID_LENGTH, pattern=NO_NUL)
+    ] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
 ) -> dict[str, Any]:
@@ -72,13 +87,22 @@ def single_scan(
     return {"image_id": image.id, "threshold": limit, "duplicates": duplicates}
 
 
+class ScanFilters(BaseModel):
+    # Unknown filters and unreadable times are the domain's to refuse (InvalidFilter), by name.
+    model_config = ConfigDict(extra="allow")
+    labels: list[Label] | None = None
+    exclude_labels: list[Label] | None = None
+    external_id_prefix: Annotated[str, text(EXTERNAL_ID_LENGTH)] | None = None
+    created_after: Annotated[str, text(64, description="ISO 8601")] | None = None
+    created_before: Annotated[str, text(64, description="ISO 8601")] | None = None
+
+
 class ScanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    threshold: float | None = Field(None, description="the collection's near threshold if left out")
-    filters: dict[str, Any] = Field(
-        default_factory=dict,
-        description="labels, exclude_labels, external_id_prefix, created_after, created_before",
+    threshold: Annotated[float, Field(strict=True, allow_inf_nan=False)] | None = Field(
+        None, description="the collection's near threshold if left out"
     )
+    filters: ScanFilters = Field(default_factory=ScanFilters)
 
 
 @router.post("/collections/{collection}/scans", status_code=202)
@@ -95,7 +119,7 @@ def start_scan(
             session,
             visible_collection(session, caller, collection),
             body.threshold,
-            ScanFilter.from_json(body.filters),
+            ScanFilter.from_json(body.filters.model_dump(mode="json", exclude_none=True)),
             caller,
         )
         view = scan_view(scan)
@@ -150,17 +174,17 @@ def finished_scan(session: Session, caller: Caller, scan_id: str) -> Scan:
 
 
 @router.get("/scans/{scan_id}")
-def get_scan(scan_id: str, session: SessionDep, caller: ReadCaller) -> dict[str, Any]:
+def get_scan(scan_id: PathId, session: SessionDep, caller: ReadCaller) -> dict[str, Any]:
     """The scan's progress (done/total) and, when it is done, how many groups it found."""
     return scan_view(visible_scan(session, caller, scan_id))
 
 
-@router.get("/scans/{scan_id}/groups")
+@router.get("/scans/{scan_id}/groups", responses=CONFLICT)
 def get_groups(
-    scan_id: str,
+    scan_id: PathId,
     session: SessionDep,
     caller: ReadCaller,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """The groups, biggest first: images, the scores that joined them, the suggested keeper."""
@@ -169,12 +193,12 @@ def get_groups(
     return {"scan_id": scan.id, "total": scan.groups, "offset": offset, "groups": groups}
 
 
-@router.get("/scans/{scan_id}/report.html", response_class=HTMLResponse)
+@router.get("/scans/{scan_id}/report.html", response_class=HTMLResponse, responses=CONFLICT)
 async def report(
-    scan_id: str,
+    scan_id: PathId,
     services: ServicesDep,
     caller: ReadCaller,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_COUNT)] = 1,
 ) -> HTMLResponse:
     """The groups as a self-contained HTML page (thumbnails inside) that reads offline."""
     return HTMLResponse(await run_in_threadpool(_report, services, caller, scan_id, page))
@@ -197,17 +221,20 @@ def _report(services: Services, caller: Caller, scan_id: str, page: int) -> str:
             f"Scan {scan.id}, finished {scan.finished_at:%Y-%m-%d %H:%M} UTC."
         )
 
+    missing: list[tuple[str, str]] = []
+
     def thumbnail(key: str) -> bytes | None:
+        # The preview stored at analysis; images analysed before previews existed get one
+        # from a worker, for the next load of the page. Never a decode here.
         if key not in blobs:
             return None
         try:
-            content = services.store.get(blobs[key])
-            with decode_lock:
-                return thumbnail_jpeg(content)
-        except (BlobNotFound, InvalidImage):
+            return services.store.get(preview_key(rows[key].sha256))
+        except BlobNotFound:
+            missing.append((blobs[key], rows[key].sha256))
             return None
 
-    return render_report(
+    page_html = render_report(
         engine_groups,
         images,
         thumbnail,
@@ -215,17 +242,35 @@ def _report(services: Services, caller: Caller, scan_id: str, page: int) -> str:
         title=f"dupgate: duplicates in {scan.collection}",
         summary=summary,
     )
+    if missing:
+        _make_previews(missing)
+    return page_html
+
+
+def _make_previews(missing: list[tuple[str, str]]) -> None:
+    from workers.tasks import make_previews
+
+    try:
+        make_previews.delay(missing)
+    except Exception:
+        log.warning("could not ask for %d missing previews", len(missing), exc_info=True)
 
 
 class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    keep: str = Field(description="the image to keep (e.g. the suggested keeper)")
-    action: str = Field(description="link the others to it, or delete them")
+    keep: BodyId = Field(description="the image to keep (e.g. the suggested keeper)")
+    action: Annotated[
+        str, Field(max_length=20, description="link the others to it, or delete them")
+    ]
 
 
-@router.post("/scans/{scan_id}/groups/{number}/resolve")
+@router.post("/scans/{scan_id}/groups/{number}/resolve", responses=CONFLICT)
 def resolve(
-    scan_id: str, number: int, body: ResolveRequest, services: ServicesDep, caller: AdminCaller
+    scan_id: PathId,
+    number: Annotated[int, FastAPIPath(ge=1, le=MAX_COUNT)],
+    body: ResolveRequest,
+    services: ServicesDep,
+    caller: AdminCaller,
 ) -> dict[str, Any]:
     """Keep one image of the group; link the others to it or delete them (audited as uploads are)."""
     with session_scope(services.database_url) as session:

@@ -1,9 +1,9 @@
 """Uploads: post an image (answered at once), poll its decision, or check without committing."""
 
 import asyncio
+import contextlib
 import json
 import logging
-import threading
 import time
 from typing import Annotated, Any
 
@@ -13,13 +13,15 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dupgate.analysis import Features, InvalidImage, analyze
+from dupgate.analysis import Features, InvalidImage
 from dupgate.analysis.features import ANALYSIS_VERSION
 from dupgate.collections import visible_collection
-from dupgate.db import get_sessionmaker, session_scope
+from dupgate.db import read_only_session, session_scope
 from dupgate.formats import sniff
 from dupgate.keys import Caller, Forbidden
 from dupgate.models import Collection, Upload
+from dupgate.notify import DecisionWaiters, TooManyWaiters, redis_url
+from dupgate.remote_analysis import AnalysisUnavailable, new_request_id, receive_answer
 from dupgate.services import Services
 from dupgate.uploads import (
     NewUpload,
@@ -30,17 +32,30 @@ from dupgate.uploads import (
     stored_features,
     upload_view,
 )
-from gateway.deps import CallerDep, ReadCaller, ServicesDep, UploadCaller
+from gateway.deps import CallerDep, ReadCaller, ServicesDep, require_broker
+from gateway.errors import CONFLICT, UNSUPPORTED_FILE
+from gateway.fields import (
+    EXTERNAL_ID_LENGTH,
+    FILENAME_LENGTH,
+    LABEL_LENGTH,
+    PathId,
+)
+from gateway.rate_limits import RateLimitedUploadCaller
 from gateway.routes.collections import CollectionName
 from gateway.routes.images import stream_blob
 from gateway.staging import StagedFile, StagedForm, discard, stage_form
 
 router = APIRouter(tags=["uploads"])
-# Decoding guards Pillow's warnings with warnings.catch_warnings, which is not thread-safe:
-# the gateway decodes one image at a time (/check, blocked files, report thumbnails); workers
-# are processes and need no lock.
-decode_lock = threading.Lock()
 log = logging.getLogger(__name__)
+
+
+def checked_text(name: str, value: str | None, max_length: int) -> str | None:
+    """A text value of the form as its column can keep it: 422 if too long or with a NUL."""
+    if value is not None and (len(value) > max_length or "\x00" in value):
+        raise HTTPException(
+            422, f"{name} must be at most {max_length} characters, without NUL characters"
+        )
+    return value
 
 
 def parse_labels(raw: str | None) -> tuple[str, ...]:
@@ -49,10 +64,12 @@ def parse_labels(raw: str | None) -> tuple[str, ...]:
         return ()
     try:
         labels = json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         labels = None
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise HTTPException(422, 'labels must be a JSON list of strings, e.g. ["shoes", "red"]')
+    for label in labels:
+        checked_text("each label", label, LABEL_LENGTH)
     return tuple(labels)
 
 
@@ -66,6 +83,7 @@ async def staged_image(request: Request, services: Services) -> StagedForm:
             422, "the form has no `file` field: send the image as multipart field `file`"
         )
     try:
+        checked_text("the file name", form.file.filename, FILENAME_LENGTH)
         sniff(form.file.head)
     except Exception:
         discard(form)
@@ -98,17 +116,21 @@ def multipart(*fields: str) -> dict[str, Any]:
     "/collections/{collection}/images",
     status_code=202,
     openapi_extra=multipart("external_id", "labels"),
+    responses=CONFLICT | UNSUPPORTED_FILE,
 )
 async def post_image(
     collection: CollectionName,
     request: Request,
     response: Response,
     services: ServicesDep,
-    caller: UploadCaller,
+    caller: RateLimitedUploadCaller,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Stage the image, record a queued upload and enqueue its analysis; answers at once."""
     await run_in_threadpool(_exists, services, caller, collection)
+    # Refuse (503) rather than accept what no worker could be told about for a while; an
+    # upload accepted just before the broker goes is enqueued by the workers' sweep.
+    await run_in_threadpool(require_broker, services)
     form = await staged_image(request, services)
     try:
         labels = parse_labels(form.fields.get("labels"))
@@ -120,7 +142,10 @@ async def post_image(
             sha256=form.file.sha256,
             size=form.file.size,
             filename=form.file.filename,
-            external_id=form.fields.get("external_id") or None,
+            external_id=checked_text(
+                "external_id", form.fields.get("external_id"), EXTERNAL_ID_LENGTH
+            )
+            or None,
             labels=labels,
             idempotency_key=idempotency_key,
             key_id=caller.key_id,
@@ -170,7 +195,7 @@ def _enqueue(upload_id: str) -> None:
 
 @router.get("/uploads/{upload_id}")
 async def get_upload(
-    upload_id: str,
+    upload_id: PathId,
     services: ServicesDep,
     caller: CallerDep,
     wait: Annotated[float, Query(ge=0, le=30, description="seconds to wait for a decision")] = 0,
@@ -179,12 +204,43 @@ async def get_upload(
 
     Keys with the `upload` scope read the uploads they sent; `read` keys read every upload.
     """
+    if wait == 0:
+        return await run_in_threadpool(_read_upload, services, caller, upload_id)
     deadline = time.monotonic() + wait
-    while True:
-        view = await run_in_threadpool(_read_upload, services, caller, upload_id)
-        if view["status"] in ("decided", "failed") or time.monotonic() >= deadline:
+    try:
+        # No database connection is held while waiting: the upload is read again only when a
+        # decision was announced (or now and then, in case an announcement was lost).
+        async with waiters(services).watch(upload_id) as woken:
+            # Registered before this read: a decision committed after it wakes the waiter.
+            view = await run_in_threadpool(_read_upload, services, caller, upload_id)
+            while view["status"] not in ("decided", "failed"):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), min(left, DecisionWaiters.recheck_seconds))
+                woken.clear()
+                view = await run_in_threadpool(_read_upload, services, caller, upload_id)
             return view
-        await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    except TooManyWaiters:
+        # Refuse only those who would wait: a decided upload is answered at once.
+        view = await run_in_threadpool(_read_upload, services, caller, upload_id)
+        if view["status"] in ("decided", "failed"):
+            return view
+        raise
+
+
+_waiters: DecisionWaiters | None = None
+
+
+def waiters(services: Services) -> DecisionWaiters:
+    """This process's long-polls (made on first use, inside the server's event loop)."""
+    global _waiters
+    if _waiters is None:
+        _waiters = DecisionWaiters(
+            redis_url(services.settings), services.settings.max_upload_waiters
+        )
+    return _waiters
 
 
 def visible_upload(session: Session, caller: Caller, upload_id: str) -> Upload:
@@ -202,7 +258,7 @@ def visible_upload(session: Session, caller: Caller, upload_id: str) -> Upload:
 
 
 def _read_upload(services: Services, caller: Caller, upload_id: str) -> dict[str, Any]:
-    session: Session = get_sessionmaker(services.database_url)()
+    session = read_only_session(services.database_url)
     try:
         return upload_view(visible_upload(session, caller, upload_id))
     finally:
@@ -211,7 +267,7 @@ def _read_upload(services: Services, caller: Caller, upload_id: str) -> dict[str
 
 @router.get("/uploads/{upload_id}/content")
 def get_upload_content(
-    upload_id: str, services: ServicesDep, caller: ReadCaller
+    upload_id: PathId, services: ServicesDep, caller: ReadCaller
 ) -> StreamingResponse:
     """The bytes of an upload that is not committed yet, e.g. one held for review."""
     with session_scope(services.database_url) as session:
@@ -226,37 +282,69 @@ def get_upload_content(
     return stream_blob(services, key, "application/octet-stream")
 
 
-@router.post("/collections/{collection}/check", openapi_extra=multipart())
+@router.post(
+    "/collections/{collection}/check", openapi_extra=multipart(), responses=UNSUPPORTED_FILE
+)
 async def check_image(
-    collection: CollectionName, request: Request, services: ServicesDep, caller: UploadCaller
+    collection: CollectionName,
+    request: Request,
+    services: ServicesDep,
+    caller: RateLimitedUploadCaller,
 ) -> dict[str, Any]:
     """Analyse and match an image without committing anything: the same code as the worker."""
     await run_in_threadpool(_exists, services, caller, collection)
     form = await staged_image(request, services)
     try:
-        return await run_in_threadpool(_check, services, collection, form)
+        assert form.file is not None
+        features = await analysed(services, form.file, collection)
     finally:
         discard(form)
+    return await run_in_threadpool(_check, services, collection, features)
 
 
-def analysed(services: Services, staged: StagedFile) -> Features:
-    """The staged file's features: stored ones for known bytes, else analysed here (422 if bad)."""
-    with session_scope(services.database_url) as session:
-        features = stored_features(session, staged.sha256, ANALYSIS_VERSION)
+async def analysed(services: Services, staged: StagedFile, collection: str) -> Features:
+    """The staged file's features: stored ones for bytes the collection's tenant holds, else
+    analysed by a worker (422 if the image is invalid, 503 if no worker answers in
+    DUPGATE_CHECK_TIMEOUT_SECONDS)."""
+    features = await run_in_threadpool(_stored_features, services, staged.sha256, collection)
     if features is not None:
         return features
+    request_id = new_request_id()
+    key = f"checks/{request_id}"
+    timeout = services.settings.check_timeout_seconds
+    await run_in_threadpool(_stage_for_workers, services, staged, key)
     try:
-        with decode_lock:
-            return analyze(
-                staged.path.read_bytes(), services.embedder, max_pixels=services.settings.max_pixels
-            )
+        await run_in_threadpool(_enqueue_analysis, request_id, key, timeout)
+        return await receive_answer(redis_url(services.settings), request_id, timeout)
     except InvalidImage as e:
         raise HTTPException(422, f"invalid_image ({e.reason}): {e.message}") from e
+    finally:
+        await run_in_threadpool(services.store.delete, key)
 
 
-def _check(services: Services, collection: str, form: StagedForm) -> dict[str, Any]:
-    assert form.file is not None
-    features = analysed(services, form.file)
+def _stored_features(services: Services, sha256: str, collection: str) -> Features | None:
+    """Reused only within the tenant: another tenant's bytes must not answer faster."""
+    with session_scope(services.database_url) as session:
+        tenant = session.get_one(Collection, collection).tenant
+        return stored_features(session, sha256, ANALYSIS_VERSION, tenant=tenant)
+
+
+def _stage_for_workers(services: Services, staged: StagedFile, key: str) -> None:
+    with staged.path.open("rb") as f:
+        services.store.put(key, iter(lambda: f.read(1 << 20), b""))
+
+
+def _enqueue_analysis(request_id: str, key: str, timeout: float) -> None:
+    from workers.tasks import analyse_staged
+
+    try:
+        # Expires with the wait: a worker that gets to it later skips it.
+        analyse_staged.apply_async((request_id, key), expires=timeout)
+    except Exception as e:
+        raise AnalysisUnavailable(f"the broker is unreachable: {type(e).__name__}") from e
+
+
+def _check(services: Services, collection: str, features: Features) -> dict[str, Any]:
     with session_scope(services.database_url) as session:
         found = find_duplicates(
             session, services.registry, session.get_one(Collection, collection), features

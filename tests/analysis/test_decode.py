@@ -43,6 +43,25 @@ def test_file_cut_in_half_is_truncated(fmt: str):
     assert reason_for(data[: len(data) // 2]) == "truncated"
 
 
+def with_declared_size(jpeg: bytes, width: int, height: int) -> bytes:
+    """The JPEG with its frame header (SOF0) claiming another size; the data stays as it was."""
+    at = jpeg.index(b"\xff\xc0") + 5
+    return jpeg[:at] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + jpeg[at + 4 :]
+
+
+def test_a_jpeg_header_claiming_far_more_pixels_than_its_data_is_truncated():
+    small = encode(Image.open(dataset_file(TENCH)).convert("RGB").resize((100, 75)), "JPEG")
+    assert decode(small).width == 100
+    # Complete to its end marker, yet the decoder would paint 8000x7999 grey around 100x75.
+    assert reason_for(with_declared_size(small, 8000, 7999)) == "truncated"
+
+
+def test_a_large_plain_jpeg_holds_just_enough_data_and_is_accepted():
+    # All blocks equal, tables optimised: about 2 bits per block, the least a JPEG can hold.
+    plain = encode(Image.new("L", (4000, 4000), 0), "JPEG", optimize=True)
+    assert decode(plain).width == 4000
+
+
 def test_random_bytes_behind_a_jpeg_signature_are_not_an_image():
     noise = np.random.default_rng(7).integers(0, 256, 5000, dtype=np.uint8).tobytes()
     assert reason_for(b"\xff\xd8\xff\xe0" + noise + b"\xff\xd9") in {"not_an_image", "truncated"}

@@ -2,9 +2,11 @@ import hashlib
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, InvalidImage, analyze
 from tests.analysis.conftest import dataset_file
+from tests.images import encode
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +84,16 @@ def test_analyze_refuses_what_is_not_an_image(embedder: Embedder):
     with pytest.raises(InvalidImage) as refused:
         analyze(b"GIF89a but not really", embedder)
     assert refused.value.reason in {"truncated", "not_an_image"}
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 300), (300, 1)])
+def test_a_picture_one_pixel_wide_is_analysed_without_keypoints(
+    embedder: Embedder, size: tuple[int, int]
+):
+    # ORB's pyramid failed on it: /check answered 500, uploads ended analysis_failed.
+    features = analyze(encode(Image.new("RGB", size, (200, 30, 30)), "PNG"), embedder)
+    assert (features.width, features.height) == size
+    assert len(features.local.keypoints.points) == 0
 
 
 def test_exif_rotated_upload_has_the_features_of_the_upright_one(embedder: Embedder):

@@ -10,6 +10,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, database_backends, drop_postgres_database, fresh_postgres_database
+from tests.receiver import RECEIVER_NETWORKS
 
 KEY = "test-bootstrap-key"
+BODY_IDLE_TIMEOUT = 4
 
 
 def free_port() -> int:
@@ -128,9 +131,17 @@ def base_env(data_dir: Path, database_url: str | None, **extra: str) -> dict[str
 @pytest.fixture(scope="session", params=database_backends())
 def server(request: pytest.FixtureRequest) -> Iterator[Server]:
     """`dupgate serve` with 2 worker processes, on SQLite or a fresh PostgreSQL database."""
+    with running_server(request.param) as served:
+        yield served
+
+
+@contextmanager
+def running_server(backend: str, **settings: str) -> Iterator[Server]:
+    """Start `dupgate serve` (2 worker processes) on "sqlite" or a fresh "postgres" database,
+    with the test defaults and these extra DUPGATE_* settings."""
     data_dir = short_tmp_dir()
     database_url = pg_name = None
-    if request.param == "postgres":
+    if backend == "postgres":
         database_url, pg_name = fresh_postgres_database()
         subprocess.run(
             [sys.executable, "-m", "dupgate.cli", "migrate"],
@@ -140,14 +151,16 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         )
     port = free_port()
     log = data_dir / "serve.log"
-    env = base_env(
-        data_dir,
-        database_url,
-        DUPGATE_MAX_UPLOAD_BYTES=str(8 * 1024 * 1024),
+    defaults = {
+        "DUPGATE_MAX_UPLOAD_BYTES": str(8 * 1024 * 1024),
         # Webhook retries within seconds, not minutes, so a test sees several attempts.
-        DUPGATE_WEBHOOK_RETRY_BASE_SECONDS="0.5",
-        DUPGATE_WEBHOOK_SWEEP_SECONDS="0.5",
-    )
+        "DUPGATE_WEBHOOK_RETRY_BASE_SECONDS": "0.5",
+        "DUPGATE_WEBHOOK_SWEEP_SECONDS": "0.5",
+        "DUPGATE_WEBHOOK_ALLOWED_NETWORKS": RECEIVER_NETWORKS,
+        # A stalled body is refused within seconds, so a test can wait for it.
+        "DUPGATE_BODY_IDLE_TIMEOUT_SECONDS": str(BODY_IDLE_TIMEOUT),
+    }
+    env = base_env(data_dir, database_url, **(defaults | settings))
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "dupgate.cli", "serve", "--port", str(port), "--workers", "2"],

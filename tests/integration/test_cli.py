@@ -11,7 +11,14 @@ import httpx
 
 from dupgate import embedded_redis
 from tests.conftest import ROOT, photo
-from tests.integration.conftest import Server, base_env, free_port, short_tmp_dir, wait_healthy
+from tests.integration.conftest import (
+    KEY,
+    Server,
+    base_env,
+    free_port,
+    short_tmp_dir,
+    wait_healthy,
+)
 
 
 def dupgate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -75,11 +82,14 @@ def test_keys_create_makes_a_key_of_one_tenant_with_its_scopes(server: Server) -
     assert bad.returncode == 2 and "upload, read, admin" in bad.stderr
 
 
-def test_serve_prints_the_url_a_key_and_a_curl_example(server: Server) -> None:
+def test_serve_prints_the_url_and_a_curl_example_but_never_the_bootstrap_key(
+    server: Server,
+) -> None:
     printed = server.log.read_text()
     assert f"serving on {server.url}" in printed
-    assert "API key: test-bootstrap-key" in printed
-    assert "curl -H 'Authorization: Bearer test-bootstrap-key' -F file=@photo.jpg" in printed
+    assert "API key: the one in DUPGATE_BOOTSTRAP_KEY" in printed
+    assert 'curl -H "Authorization: Bearer $DUPGATE_BOOTSTRAP_KEY" -F file=@photo.jpg' in printed
+    assert KEY not in printed
 
 
 def test_serve_on_a_fresh_data_dir_prints_a_working_key_and_stops_on_ctrl_c() -> None:

@@ -249,3 +249,25 @@ def test_not_a_duplicate_keeps_two_pictures_out_of_one_group(server: Server) -> 
     ]
     duplicates = client.get(f"/v1/images/{ids['tench']}/duplicates").json()["duplicates"]
     assert [m["external_id"] for m in duplicates] == ["sku-tench-small"]
+
+
+def test_the_report_shows_stored_previews_and_has_missing_ones_made_by_a_worker(
+    catalog: Catalog,
+) -> None:
+    # Images analysed before previews existed have none: the page does not decode them, a
+    # worker makes their previews, and the next load of the page shows them.
+    done = scan(catalog)
+    previews = catalog.server.data_dir / "blobs" / "previews"
+    for image_id in catalog.ids.values():
+        sha256 = catalog.server.client.get(f"/v1/images/{image_id}").json()["sha256"]
+        (previews / f"{sha256}.jpg").unlink()  # made when the image was analysed
+    page = f"/v1/scans/{done['scan_id']}/report.html"
+
+    first = catalog.server.client.get(page).text
+    assert first.count("data:image/jpeg;base64,") == 0
+    assert first.count("no preview") == 5
+
+    deadline = time.monotonic() + 60
+    while catalog.server.client.get(page).text.count("data:image/jpeg;base64,") < 5:
+        assert time.monotonic() < deadline, "the missing previews were never made"
+        time.sleep(0.5)

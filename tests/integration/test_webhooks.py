@@ -96,8 +96,13 @@ def test_an_admin_can_redeliver_and_webhooks_are_validated(server: Server) -> No
     for body, message in (
         ({"url": "ftp://example.org/", "secret": SECRET}, "http"),
         ({"url": hook.url, "secret": "short"}, "at least 16"),
+        # Only the receiver's own address is allowed to the test server; not the rest of it.
+        ({"url": "http://169.254.169.254/latest/meta-data/", "secret": SECRET}, "public"),
+        ({"url": "http://[::1]:8000/", "secret": SECRET}, "public"),
+        ({"url": "http://10.0.0.1/", "secret": SECRET}, "public"),
     ):
         r = admin.client.post("/v1/webhooks", json=body)
-        assert r.status_code == 422 and message in r.json()["detail"]
+        assert r.status_code == 422 and message in r.json()["detail"], r.text
+        assert r.json()["code"] == "invalid_webhook"
     assert admin.client.delete(f"/v1/webhooks/{webhook_id}").status_code == 204
     assert admin.client.get("/v1/webhooks").json()["webhooks"] == []

@@ -11,7 +11,7 @@ import pytest
 from dupgate.scans.ingest import idempotency_key
 from tests.conftest import ROOT, photo
 from tests.images import resized_jpeg
-from tests.integration.conftest import KEY, Server, free_port
+from tests.integration.conftest import KEY, Server, free_port, running_server
 from tests.scans.conftest import DISTINCT
 
 
@@ -87,3 +87,18 @@ def test_the_idempotency_key_is_stable_per_file_and_place() -> None:
     assert key != idempotency_key("c", "a/b.jpg", "11" * 32)
     assert key != idempotency_key("d", "a/b.jpg", "00" * 32)
     assert len(key) <= 200
+
+
+def test_ingest_waits_out_the_rate_limit_instead_of_failing_files(folder: Path) -> None:
+    # One upload a second with a burst of one: the four images cannot all pass at once.
+    with running_server(
+        "sqlite", DUPGATE_RATE_LIMIT_PER_SECOND="1", DUPGATE_RATE_LIMIT_BURST="1"
+    ) as limited:
+        limited.put_collection("limited")
+        result = dupgate_ingest(
+            str(folder), "--collection", "limited", DUPGATE_URL=limited.url, DUPGATE_API_KEY=KEY
+        )
+
+    assert result.returncode == 0, result.stderr
+    assert "4 images sent: accepted: 3, rejected: 1, linked: 0" in result.stdout
+    assert "failed: 0" in result.stdout

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dupgate.analysis import Embedder, Features, analyze, load_embedder
+from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, analyze, load_embedder
 from dupgate.collections import PolicyChange, put_collection
 from dupgate.db import session_scope
 from dupgate.keys import BOOTSTRAP
@@ -22,8 +22,9 @@ from dupgate.uploads import (
     create_upload,
     decide_upload,
     new_upload_id,
+    requeue_lost_uploads,
     save_features,
-    stale_upload_ids,
+    stored_features,
 )
 from index.registry import IndexRegistry
 from tests.conftest import photo
@@ -43,11 +44,13 @@ def store(database_url: str, tmp_path: Path) -> LocalBlobStore:
     return LocalBlobStore(tmp_path / "blobs")
 
 
-def stage(database_url: str, store: LocalBlobStore, content: bytes) -> str:
+def stage(
+    database_url: str, store: LocalBlobStore, content: bytes, collection: str = "shop"
+) -> str:
     upload_id = new_upload_id()
     key = f"staging/{upload_id}"
     store.put(key, iter([content]))
-    new = NewUpload("shop", key, hashlib.sha256(content).hexdigest(), len(content))
+    new = NewUpload(collection, key, hashlib.sha256(content).hexdigest(), len(content))
     with session_scope(database_url) as s:
         create_upload(s, upload_id, new)
     return upload_id
@@ -94,6 +97,40 @@ def test_identical_bytes_are_analysed_once(
         assert s.query(ImageFeatures).count() == 1
 
 
+def test_another_tenants_bytes_are_analysed_afresh_not_reused(
+    database_url: str, store: LocalBlobStore, embedder: Embedder
+) -> None:
+    # Reusing another tenant's analysis answered in a tenth of the time: a tenant could time
+    # /check to learn whether anyone holds a file. Their bytes must cost a full analysis.
+    with session_scope(database_url) as s:
+        put_collection(s, "other-shop", PolicyChange(tenant="acme"), BOOTSTRAP)
+    content = photo("n01440764").read_bytes()
+    sha256 = hashlib.sha256(content).hexdigest()
+    ours = process(
+        database_url, store, embedder, IndexRegistry(), stage(database_url, store, content)
+    )
+    assert ours.action == "accepted"
+
+    with session_scope(database_url) as s:
+        assert stored_features(s, sha256, ANALYSIS_VERSION, tenant="default") is not None
+        assert stored_features(s, sha256, ANALYSIS_VERSION, tenant="acme") is None
+    # Without its staged bytes the other tenant's upload cannot be analysed: it was not
+    # decided from the features the first tenant's upload left behind.
+    theirs = stage(database_url, store, content, collection="other-shop")
+    store.delete(f"staging/{theirs}")
+    failed = process(database_url, store, embedder, IndexRegistry(), theirs)
+    assert failed.status == "failed" and (failed.reason or "").startswith("analysis_failed")
+    # With them, it is analysed and decided as unique in its own collection.
+    again = process(
+        database_url,
+        store,
+        embedder,
+        IndexRegistry(),
+        stage(database_url, store, content, collection="other-shop"),
+    )
+    assert (again.action, again.tier) == ("accepted", "unique")
+
+
 def test_a_second_worker_sees_the_first_workers_commit_and_retries_commit_nothing(
     database_url: str, store: LocalBlobStore, embedder: Embedder
 ) -> None:
@@ -124,13 +161,18 @@ def test_an_upload_whose_worker_keeps_dying_ends_failed_with_a_reason(
     database_url: str, store: LocalBlobStore
 ) -> None:
     upload_id = stage(database_url, store, photo("n01440764").read_bytes())
-    # Each delivery counts an attempt before analysing; a worker killed mid-task never finishes.
-    for _ in range(3):
+    # Each run takes a lease and counts an attempt; a worker killed mid-task never finishes,
+    # so the next run comes once the lease has run out.
+    lease, now = timedelta(seconds=30), datetime.now(UTC)
+    for run in range(3):
         with session_scope(database_url) as s:
-            assert begin_processing(s, upload_id, max_attempts=3) is not None
+            taken = begin_processing(
+                s, upload_id, 3, owner=f"run-{run}", lease=lease, now=now + run * 2 * lease
+            )
+            assert taken is not None
 
     with session_scope(database_url) as s:
-        assert begin_processing(s, upload_id, max_attempts=3) is None
+        assert begin_processing(s, upload_id, 3, owner="run-3", now=now + 6 * lease) is None
     with session_scope(database_url) as s:
         upload = s.get(Upload, upload_id)
         assert upload is not None
@@ -138,13 +180,42 @@ def test_an_upload_whose_worker_keeps_dying_ends_failed_with_a_reason(
         assert upload.reason is not None and "gave up after 3 attempts" in upload.reason
 
 
-def test_lost_uploads_are_found_for_re_enqueueing(database_url: str, store: LocalBlobStore) -> None:
+def test_a_redelivered_message_does_nothing_while_its_first_run_holds_the_upload(
+    database_url: str, store: LocalBlobStore
+) -> None:
     upload_id = stage(database_url, store, photo("n01440764").read_bytes())
-
     with session_scope(database_url) as s:
-        assert stale_upload_ids(s, timedelta(minutes=5)) == []
-        later = datetime.now(UTC) + timedelta(minutes=6)
-        assert stale_upload_ids(s, timedelta(minutes=5), now=later) == [upload_id]
+        assert begin_processing(s, upload_id, 3, owner="first") is not None
+    with session_scope(database_url) as s:
+        assert begin_processing(s, upload_id, 3, owner="second") is None
+    # The first run, retrying after a database fault, takes it again: not another attempt.
+    with session_scope(database_url) as s:
+        again = begin_processing(s, upload_id, 3, owner="first")
+        assert again is not None and again.attempts == 1
+
+
+def test_uploads_whose_worker_or_message_was_lost_are_requeued_once_per_interval(
+    database_url: str, store: LocalBlobStore
+) -> None:
+    waiting = stage(database_url, store, photo("n01440764").read_bytes())
+    working = stage(database_url, store, photo("n01443537").read_bytes())
+    now = datetime.now(UTC)
+    with session_scope(database_url) as s:
+        begin_processing(s, working, 3, owner="run", lease=timedelta(seconds=30), now=now)
+
+    def requeue(at: datetime) -> list[str]:
+        with session_scope(database_url) as s:
+            return sorted(requeue_lost_uploads(s, timedelta(seconds=60), now=at))
+
+    assert requeue(now + timedelta(seconds=20)) == []
+    # The lease ran out (the worker is gone) long before a queued upload counts as lost.
+    assert requeue(now + timedelta(seconds=31)) == [working]
+    assert requeue(now + timedelta(seconds=61)) == [waiting]
+    # Enqueued again, neither is found again before another interval has passed.
+    assert requeue(now + timedelta(seconds=80)) == []
+    assert requeue(now + timedelta(seconds=125)) == sorted([waiting, working])
+    with session_scope(database_url) as s:
+        assert s.get_one(Upload, working).status == "queued"
 
 
 def test_two_deliveries_deciding_at_once_commit_once(

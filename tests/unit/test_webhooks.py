@@ -22,12 +22,13 @@ from dupgate.webhooks import (
     create_webhook,
     delete_webhook,
     deliver_stream,
+    deliveries,
     due_streams,
     post,
     sign,
     verify,
 )
-from tests.receiver import SECRET, receiver, signature_verifies
+from tests.receiver import LOCAL, SECRET, receiver, signature_verifies
 
 RETRY = RetryPolicy(base_seconds=10, max_interval_seconds=3600, window_seconds=24 * 3600)
 
@@ -48,7 +49,9 @@ class Clock:
 def setup(database_url: str, url: str, events: int = 3) -> str:
     """A webhook for tenant "default" and `events` policy changes of collection "shop"."""
     with session_scope(database_url) as s:
-        webhook_id = create_webhook(s, "default", url, SECRET, ["policy.*"], BOOTSTRAP).id
+        webhook_id = create_webhook(
+            s, "default", url, SECRET, ["policy.*"], BOOTSTRAP, allowed=LOCAL
+        ).id
     with session_scope(database_url) as s:
         put_collection(s, "shop", PolicyChange(), BOOTSTRAP)
     for i in range(events):
@@ -59,7 +62,12 @@ def setup(database_url: str, url: str, events: int = 3) -> str:
 
 def deliver(database_url: str, webhook_id: str, clock: Callable[[], datetime]) -> int:
     return deliver_stream(
-        partial(session_scope, database_url), post, webhook_id, "shop", RETRY, clock=clock
+        partial(session_scope, database_url),
+        partial(post, allowed=LOCAL),
+        webhook_id,
+        "shop",
+        RETRY,
+        clock=clock,
     )
 
 
@@ -198,3 +206,24 @@ def test_only_the_webhooks_tenant_and_event_types_make_deliveries(database_url: 
             record_event(s, "image.deleted", tenant="default", actor="system", data={})
             record_event(s, "policy.changed", tenant="default", actor="system", data={})
     assert statuses(database_url) == ["pending"]
+
+
+def test_a_failed_delivery_keeps_only_a_short_error_class_never_the_answer(
+    database_url: str,
+) -> None:
+    page = b"<html>internal admin: password=hunter2</html>"
+    with receiver(failures=1, failure_body=page) as hook:
+        webhook_id = setup(database_url, hook.url, events=1)
+        deliver(database_url, webhook_id, Clock())
+    with receiver() as closed:
+        closed_url = closed.url  # nothing listens there once the block ends
+    refused = post(closed_url, {}, b"{}", allowed=LOCAL)
+
+    with session_scope(database_url) as s:
+        hook_row = s.get(Webhook, webhook_id)
+        assert hook_row is not None
+        shown = deliveries(s, hook_row)
+    attempts = [a for d in shown for a in d["attempts"]]
+    assert [(a["status_code"], a["error"]) for a in attempts] == [(500, "http_500")]
+    assert "hunter2" not in json.dumps(shown)
+    assert (refused.status_code, refused.error) == (None, "connection_refused")

@@ -1,0 +1,132 @@
+"""Long-polls (`?wait=`) wait on decision notifications and hold no database connection."""
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import PHOTOS, database_backends
+from tests.integration.conftest import KEY, Server, running_server
+
+WAITERS = 200
+UPLOADERS = 4
+PER_UPLOADER = 8
+
+
+@pytest.fixture(scope="module", params=database_backends())
+def longpoll_server(request: pytest.FixtureRequest) -> Any:
+    # Two hundred clients on one event loop, on a busy machine, may pause an upload's body for
+    # seconds: the shipped idle timeout, not the tests' short one, tells a stall from that.
+    with running_server(request.param, DUPGATE_BODY_IDLE_TIMEOUT_SECONDS="30") as served:
+        served.put_collection("longpoll")
+        yield served
+
+
+def photos(count: int, skip: int = 0) -> list[Path]:
+    found = sorted(PHOTOS.glob("*.JPEG"))[skip : skip + count]
+    if len(found) < count:
+        pytest.skip(f"the shared dataset {PHOTOS} is not here")
+    return found
+
+
+async def crowd(server: Server, uploads: list[list[Path]], waiters: int) -> dict[str, Any]:
+    """Uploading clients post their photos while `waiters` clients long-poll undecided uploads."""
+    # The gateway closes a connection idle for 5 s (uvicorn's keep-alive timeout). A client that
+    # keeps idle connections exactly as long (httpx's default) may send a request on one just as
+    # the gateway closes it, and reads a reset: a client-side race, not the gateway's answer.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=2)
+    statuses: Counter[int] = Counter()
+    undecided: list[str] = []
+    decided: dict[str, str] = {}
+    uploading = len(uploads)
+    in_flight = most_in_flight = 0
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=90, limits=limits
+    ) as client:
+
+        async def long_poll(upload_id: str) -> dict[str, Any]:
+            nonlocal in_flight, most_in_flight
+            in_flight += 1
+            most_in_flight = max(most_in_flight, in_flight)
+            try:
+                r = await client.get(f"/v1/uploads/{upload_id}", params={"wait": 30})
+            finally:
+                in_flight -= 1
+            statuses[r.status_code] += 1
+            view: dict[str, Any] = r.json() if r.status_code == 200 else {}
+            if view.get("status") in ("decided", "failed"):
+                decided[upload_id] = view["status"]
+                if upload_id in undecided:
+                    undecided.remove(upload_id)
+            return view
+
+        async def uploader(own: list[Path]) -> None:
+            nonlocal uploading
+            ids = []
+            for path in own:
+                r = await client.post(
+                    "/v1/collections/longpoll/images",
+                    files={"file": (path.name, path.read_bytes())},
+                )
+                statuses[r.status_code] += 1
+                ids.append(r.json()["upload_id"])
+                undecided.append(ids[-1])
+            for upload_id in ids:
+                while (await long_poll(upload_id)).get("status") not in ("decided", "failed"):
+                    pass
+            uploading -= 1
+
+        async def waiter() -> None:
+            while uploading or undecided:
+                if not undecided:
+                    await asyncio.sleep(0.01)
+                    continue
+                await long_poll(undecided[-1])
+
+        await asyncio.gather(*(uploader(u) for u in uploads), *(waiter() for _ in range(waiters)))
+    return {"statuses": statuses, "decided": decided, "most_in_flight": most_in_flight}
+
+
+def test_200_long_polls_beside_uploading_clients_all_answer_without_errors(
+    longpoll_server: Server,
+) -> None:
+    # Each long-poll used to read the database every 50 ms on a pooled connection: 200 of them
+    # beside uploading clients exhausted the pool (500 QueuePool limit reached).
+    mine = photos(UPLOADERS * PER_UPLOADER)
+    uploads = [mine[i::UPLOADERS] for i in range(UPLOADERS)]
+    seen = asyncio.run(crowd(longpoll_server, uploads, WAITERS))
+
+    statuses = seen["statuses"]
+    assert set(statuses) == {200, 202}, f"{statuses}; log: {longpoll_server.log}"
+    assert statuses[202] == UPLOADERS * PER_UPLOADER
+    assert set(seen["decided"].values()) == {"decided"}
+    assert len(seen["decided"]) == UPLOADERS * PER_UPLOADER
+    # The waiters really waited together (they start as soon as the first upload is posted).
+    assert seen["most_in_flight"] >= WAITERS
+
+
+def test_long_polls_beyond_the_limit_are_told_to_retry_later() -> None:
+    with running_server("sqlite", DUPGATE_MAX_UPLOAD_WAITERS="1") as server:
+        server.put_collection("busy")
+        ids = [server.upload("busy", p.read_bytes()) for p in photos(6, skip=100)]
+
+        async def poll_all() -> list[httpx.Response]:
+            async with httpx.AsyncClient(
+                base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60
+            ) as client:
+                return await asyncio.gather(
+                    *(client.get(f"/v1/uploads/{i}", params={"wait": 30}) for i in ids)
+                )
+
+        answers = asyncio.run(poll_all())
+        busy = [r for r in answers if r.status_code == 503]
+        assert busy, "six long-polls of queued uploads, one allowed: some must be refused"
+        assert {r.status_code for r in answers} <= {200, 503}
+        for r in busy:
+            assert r.headers["Retry-After"] == "1"
+            assert r.json()["code"] == "too_many_waiters"
+        # Polling without waiting is never refused.
+        assert all(server.client.get(f"/v1/uploads/{i}").status_code == 200 for i in ids)
