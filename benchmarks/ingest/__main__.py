@@ -36,6 +36,7 @@ import httpx
 from PIL import Image
 
 from dupgate.analysis import analyze, load_embedder
+from dupgate.db import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = ROOT.parent / "shared" / "datasets" / "imagenet-sample"
@@ -66,29 +67,24 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    data_dir: Path, workers: int, *, code: Path = ROOT, database_url: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`dupgate serve` of the code in `code` (this checkout by default), once it answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DUPGATE_")}
-    env.update(DUPGATE_DATA_DIR=str(data_dir), DUPGATE_BOOTSTRAP_KEY=KEY)
+    env.update(DUPGATE_DATA_DIR=str(data_dir), DUPGATE_BOOTSTRAP_KEY=KEY, PYTHONPATH=str(code))
+    # One key imports everything as fast as it can: no per-key rate limit.
+    env["DUPGATE_RATE_LIMIT_PER_SECOND"] = "0"
+    if database_url:
+        env["DUPGATE_DATABASE_URL"] = database_url
+        migrate(database_url)
     log = (data_dir / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dupgate.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    argv = [sys.executable, "-m", "dupgate.cli", "serve", "--port", str(port)]
+    argv += ["--workers", str(workers)]
+    process = subprocess.Popen(argv, env=env, cwd=code, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
