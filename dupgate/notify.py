@@ -4,16 +4,18 @@ Whoever commits a decision (a worker, or the gateway for a review) publishes the
 one channel once the transaction has committed (`dupgate.events.on_uploads_decided`). Each
 gateway process keeps one subscription and wakes the requests waiting for that id, so a
 long-poll holds no database connection while it waits: it reads the upload when it starts,
-when it is woken and when it gives up. A lost notification (Redis restarting) costs only
+when it is woken and when it gives up, and the long-polls of one upload that read at the same
+time share one read (the hundred waiters woken by one decision read it once). A lost notification (Redis restarting) costs only
 latency: waiters read again every few seconds, and all of them when the subscription is back.
 """
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from functools import lru_cache
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
@@ -24,6 +26,8 @@ from dupgate.settings import Settings
 log = logging.getLogger(__name__)
 
 CHANNEL = "dupgate:uploads-decided"
+
+T = TypeVar("T")
 
 
 def redis_url(settings: Settings) -> str:
@@ -60,6 +64,7 @@ class DecisionWaiters:
         self.url = url
         self.limit = limit
         self._waiting: dict[str, set[asyncio.Event]] = {}
+        self._reads: dict[str, asyncio.Future[Any]] = {}
         self._count = 0
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -99,6 +104,26 @@ class DecisionWaiters:
                 if not waiting:
                     del self._waiting[upload_id]
 
+    async def shared_read(self, upload_id: str, read: Callable[[], Awaitable[T]]) -> T:
+        """What `read()` reads of the upload, shared with the other reads of it in flight.
+
+        A read in flight is joined only while no notification for the upload has come since it
+        began, so a waiter never gets the upload as it was before the decision that woke it,
+        and a waiter that registered after a decision never gets what was read before it.
+        """
+        pending = self._reads.get(upload_id)
+        if pending is None:
+            pending = asyncio.ensure_future(read())
+            self._reads[upload_id] = pending
+            pending.add_done_callback(lambda done: self._forget_read(upload_id, done))
+        # One waiter going away (its client disconnected) does not cancel the others' read.
+        result: T = await asyncio.shield(pending)
+        return result
+
+    def _forget_read(self, upload_id: str, done: "asyncio.Future[Any]") -> None:
+        if self._reads.get(upload_id) is done:
+            del self._reads[upload_id]
+
     async def close(self) -> None:
         """Stop listening (at shutdown)."""
         if self._listener is not None:
@@ -116,7 +141,9 @@ class DecisionWaiters:
                             self._subscribed.set()
                             self._wake_all()  # whatever was decided while we were away
                         elif message["type"] == "message":
-                            for woken in self._waiting.get(message["data"].decode(), ()):
+                            decided = message["data"].decode()
+                            self._reads.pop(decided, None)  # read before the decision
+                            for woken in self._waiting.get(decided, ()):
                                 woken.set()
             except asyncio.CancelledError:
                 raise
@@ -128,6 +155,7 @@ class DecisionWaiters:
             await asyncio.sleep(1)
 
     def _wake_all(self) -> None:
+        self._reads.clear()
         for waiting in self._waiting.values():
             for woken in waiting:
                 woken.set()

@@ -5,6 +5,7 @@ import contextlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
@@ -206,13 +207,19 @@ async def get_upload(
     """
     if wait == 0:
         return await run_in_threadpool(_read_upload, services, caller, upload_id)
+    waiting = waiters(services)
+
+    async def read() -> dict[str, Any]:
+        found = await waiting.shared_read(upload_id, lambda: _load_upload(services, upload_id))
+        return _shown(caller, upload_id, found)
+
     deadline = time.monotonic() + wait
     try:
         # No database connection is held while waiting: the upload is read again only when a
         # decision was announced (or now and then, in case an announcement was lost).
-        async with waiters(services).watch(upload_id) as woken:
+        async with waiting.watch(upload_id) as woken:
             # Registered before this read: a decision committed after it wakes the waiter.
-            view = await run_in_threadpool(_read_upload, services, caller, upload_id)
+            view = await read()
             while view["status"] not in ("decided", "failed"):
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -220,7 +227,7 @@ async def get_upload(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), min(left, DecisionWaiters.recheck_seconds))
                 woken.clear()
-                view = await run_in_threadpool(_read_upload, services, caller, upload_id)
+                view = await read()
             return view
     except TooManyWaiters:
         # Refuse only those who would wait: a decided upload is answered at once.
@@ -247,14 +254,20 @@ def visible_upload(session: Session, caller: Caller, upload_id: str) -> Upload:
     """The upload if the caller may read it: 404 for another tenant's, 403 without the scope."""
     upload = session.get(Upload, upload_id)
     collection = session.get(Collection, upload.collection) if upload else None
-    if upload is None or collection is None or not caller.sees(collection.tenant):
+    if upload is None or collection is None:
         raise HTTPException(404, f"no upload with id {upload_id}")
-    own = caller.can("upload") and upload.key_id is not None and upload.key_id == caller.key_id
+    _require_visible(caller, upload_id, collection.tenant, upload.key_id)
+    return upload
+
+
+def _require_visible(caller: Caller, upload_id: str, tenant: str, key_id: str | None) -> None:
+    if not caller.sees(tenant):
+        raise HTTPException(404, f"no upload with id {upload_id}")
+    own = caller.can("upload") and key_id is not None and key_id == caller.key_id
     if not (caller.can("read") or own):
         raise Forbidden(
             "this API key may read only the uploads it sent (the 'read' scope reads all)"
         )
-    return upload
 
 
 def _read_upload(services: Services, caller: Caller, upload_id: str) -> dict[str, Any]:
@@ -263,6 +276,38 @@ def _read_upload(services: Services, caller: Caller, upload_id: str) -> dict[str
         return upload_view(visible_upload(session, caller, upload_id))
     finally:
         session.close()
+
+
+@dataclass(frozen=True)
+class _ReadUpload:
+    """An upload as read for long-polls, before knowing who asks: who may see it, and its view."""
+
+    tenant: str
+    key_id: str | None
+    view: dict[str, Any]
+
+
+async def _load_upload(services: Services, upload_id: str) -> _ReadUpload | None:
+    def load() -> _ReadUpload | None:
+        session = read_only_session(services.database_url)
+        try:
+            upload = session.get(Upload, upload_id)
+            collection = session.get(Collection, upload.collection) if upload else None
+            if upload is None or collection is None:
+                return None
+            return _ReadUpload(collection.tenant, upload.key_id, upload_view(upload))
+        finally:
+            session.close()
+
+    return await run_in_threadpool(load)
+
+
+def _shown(caller: Caller, upload_id: str, found: _ReadUpload | None) -> dict[str, Any]:
+    """The view of `found` if the caller may read it (shared by waiters: never changed)."""
+    if found is None:
+        raise HTTPException(404, f"no upload with id {upload_id}")
+    _require_visible(caller, upload_id, found.tenant, found.key_id)
+    return found.view
 
 
 @router.get("/uploads/{upload_id}/content")
