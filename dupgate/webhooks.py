@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import random
-import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -251,17 +250,6 @@ def error_class(e: httpx.HTTPError) -> str:
     return "request_error"
 
 
-# Attempts recorded before errors were classes kept up to 500 characters of the answer.
-_ERROR_CLASS = re.compile(r"[a-z0-9_]{1,40}")
-
-
-def shown_error(status_code: int | None, error: str | None) -> str | None:
-    """The error of an attempt as the API shows it: a short class, never a stored answer."""
-    if error is None or _ERROR_CLASS.fullmatch(error):
-        return error
-    return f"http_{status_code}" if status_code is not None else "connection_error"
-
-
 def due_streams(session: Session, now: datetime | None = None) -> list[tuple[str, str]]:
     """(webhook id, stream) of every stream whose first pending delivery may be sent now."""
     now = now or utcnow()
@@ -448,7 +436,7 @@ def deliveries(
                     "at": iso(a.attempted_at),
                     "status_code": a.status_code,
                     "latency_ms": a.latency_ms,
-                    "error": shown_error(a.status_code, a.error),
+                    "error": a.error,
                 }
                 for a in attempts.get(delivery.id, [])
             ],

@@ -1,7 +1,9 @@
-"""A database made before tenants existed upgrades without losing what it had."""
+"""Databases made by earlier versions upgrade without losing what they had (and lose what
+they must not keep)."""
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from sqlalchemy import text
 
 from dupgate.db import alembic_config, get_engine, migrate, session_scope
 from dupgate.keys import authenticate, hash_key
-from dupgate.models import PolicyVersion
+from dupgate.models import Event, PolicyVersion, Webhook, WebhookAttempt, WebhookDelivery
 from tests.conftest import database_backends, drop_postgres_database, fresh_postgres_database
 
 
@@ -62,3 +64,71 @@ def test_collections_and_keys_of_0001_keep_working_after_0002(empty_database: st
         assert version.actions == {"exact": "reject", "near": "hold", "unique": "accept"}
         # What the index replays stays the collection's images, not its blocklist.
         assert s.execute(text("SELECT kind FROM index_changes")).scalar() == "images"
+
+
+def test_0005_replaces_stored_webhook_answers_with_their_error_class(empty_database: str) -> None:
+    # Before 0005 an attempt kept up to 500 characters of what the receiver answered: from an
+    # internal address that could be a page of secrets, readable back by the tenant.
+    url = empty_database
+    command.upgrade(alembic_config(url), "0004")
+    at = datetime(2026, 11, 1, 10, tzinfo=UTC)
+    answers = [
+        (500, "<html>db_password=hunter2</html>"),
+        (404, "Not Found"),
+        (None, "ConnectError: [Errno 111] Connection refused"),
+        (None, "ReadTimeout: timed out"),
+        (None, "ConnectError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+        (502, "http_502"),  # already a class
+        (200, None),
+    ]
+    with session_scope(url) as s:
+        s.add(Event(id="evt-1", tenant="default", type="image.committed", actor="t", data={}))
+        s.add(
+            Webhook(
+                id="wh-1",
+                tenant="default",
+                url="https://example.com/h",
+                secret="s",
+                events=["*"],
+                created_by="t",
+            )
+        )
+        s.flush()
+        seq = s.query(Event).one().seq
+        s.add(
+            WebhookDelivery(
+                id="d-1",
+                webhook_id="wh-1",
+                event_seq=seq,
+                stream="",
+                status="dead",
+                attempts=len(answers),
+                next_attempt_at=at,
+            )
+        )
+        s.flush()
+        for status_code, error in answers:
+            s.add(
+                WebhookAttempt(
+                    delivery_id="d-1",
+                    attempted_at=at,
+                    status_code=status_code,
+                    latency_ms=3.0,
+                    error=error,
+                )
+            )
+    get_engine(url).dispose()
+
+    migrate(url)
+
+    with session_scope(url) as s:
+        stored = [a.error for a in s.query(WebhookAttempt).order_by(WebhookAttempt.id)]
+    assert stored == [
+        "http_500",
+        "http_404",
+        "connection_refused",
+        "timeout",
+        "tls_error",
+        "http_502",
+        None,
+    ]
