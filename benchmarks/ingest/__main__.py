@@ -80,7 +80,9 @@ def start_server(
     env["DUPGATE_RATE_LIMIT_PER_SECOND"] = "0"
     if database_url:
         env["DUPGATE_DATABASE_URL"] = database_url
-        migrate(database_url)
+        # With the served code's migrations: an older checkout refuses a newer schema.
+        argv = [sys.executable, "-m", "dupgate.cli", "migrate"]
+        subprocess.run(argv, env=env, cwd=code, check=True, stdout=subprocess.DEVNULL)
     log = (data_dir / "serve.log").open("wb")
     argv = [sys.executable, "-m", "dupgate.cli", "serve", "--port", str(port)]
     argv += ["--workers", str(workers)]
@@ -98,7 +100,6 @@ def start_server(
 def seed_collection(data_dir: Path, size: int) -> None:
     """Write `size` committed images of the scan benchmark's real set into collection "single"."""
     from benchmarks.scan.server import store_collection
-    from dupgate.db import migrate
 
     url = f"sqlite:///{data_dir / 'dupgate.db'}"
     migrate(url)
