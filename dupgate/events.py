@@ -111,7 +111,7 @@ def event_view(row: Event) -> dict[str, Any]:
 
 
 def iso(moment: datetime) -> str:
-    """A stored time as ISO 8601 with its UTC offset."""
+    """A time as ISO 8601 with its UTC offset."""
     return as_utc(moment).isoformat()
 
 

@@ -21,7 +21,7 @@ from dupgate.commit import commit_decision
 from dupgate.events import SYSTEM, iso, record_event
 from dupgate.locking import lock_with_checked
 from dupgate.matching.find import Match, find_matches
-from dupgate.models import BlockedImage, Collection, Image, ImageFeatures, Upload, as_utc, utcnow
+from dupgate.models import BlockedImage, Collection, Image, ImageFeatures, Upload, utcnow
 from dupgate.not_duplicates import not_duplicates_of
 from dupgate.policy import BlockedMatch, decide, invalid_image
 from dupgate.storage import BlobStore
@@ -112,7 +112,7 @@ def begin_processing(
     if upload is None or upload.status in ("decided", "failed"):
         return None
     retaken = upload.status == "processing" and owner is not None and upload.lease_owner == owner
-    held = upload.lease_until is not None and as_utc(upload.lease_until) > now
+    held = upload.lease_until is not None and upload.lease_until > now
     if upload.status == "processing" and not retaken and held:
         return None
     if not retaken:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from dupgate.events import event_view, iso, mark_webhooks_due, record_event
 from dupgate.keys import Caller
-from dupgate.models import Event, Webhook, WebhookAttempt, WebhookDelivery, as_utc, utcnow
+from dupgate.models import Event, Webhook, WebhookAttempt, WebhookDelivery, utcnow
 from dupgate.webhook_targets import Network, RefusedTarget, resolve
 
 SIGNATURE_HEADER = "X-Dupgate-Signature"
@@ -340,7 +340,7 @@ def _claim_head(session: Session, webhook_id: str, stream: str, now: datetime) -
         .order_by(WebhookDelivery.event_seq, WebhookDelivery.created_at)
         .limit(1)
     ).first()
-    if head is None or as_utc(head.next_attempt_at) > now:
+    if head is None or head.next_attempt_at > now:
         return None
     leased = session.execute(
         update(WebhookDelivery)
@@ -389,7 +389,7 @@ def _record_attempt(
         delivery.status = "delivered"
         delivery.finished_at = sent_at
         return True
-    age = (sent_at - as_utc(delivery.created_at)).total_seconds()
+    age = (sent_at - delivery.created_at).total_seconds()
     if age >= retry.window_seconds:
         delivery.status = "dead"
         delivery.finished_at = sent_at

@@ -2,6 +2,7 @@
 
 from collections.abc import Awaitable, Callable
 from functools import partial
+from importlib.metadata import version
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -104,7 +105,7 @@ def _try_later_handler(
 
 def create_app() -> FastAPI:
     """Build the gateway."""
-    app = FastAPI(title="dupgate", description=about or "", version="0.1.0")
+    app = FastAPI(title="dupgate", description=about or "", version=version("dupgate"))
     routers = (collections, uploads, images, review, blocklist, scans, events, webhooks, keys)
     for module in routers:
         app.include_router(

@@ -2,9 +2,6 @@
 
 import numpy as np
 
-# popcount of every byte value, for Hamming distances over packed uint64 hashes
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-
 
 class HashIndex:
     """SHA-256 to labels, and a flat array of 64-bit perceptual hashes scanned with popcount.
@@ -49,5 +46,5 @@ class HashIndex:
         if len(hashes) == 0:
             return set()
         xor = np.bitwise_xor(hashes, np.uint64(phash))
-        distances = _POPCOUNT[xor.view(np.uint8)].reshape(-1, 8).sum(axis=1)
+        distances = np.bitwise_count(xor)
         return {int(label) for label in labels[distances <= max_distance]}

@@ -42,12 +42,6 @@ class IndexRegistry:
             _replay(index, rows)
             return index
 
-    def drop(self, collection: str) -> None:
-        """Forget a collection's cached indexes (they are rebuilt on next use)."""
-        with self._lock:
-            for kind in ("images", "blocked"):
-                self._indexes.pop((collection, kind), None)
-
 
 def _replay(index: CollectionIndex, rows: Sequence[Row[IndexChange, bytes]]) -> None:
     """Apply changes in order, inserting runs of additions in one multi-threaded batch.

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import connected_components
 
 from dupgate.analysis import Features
 from dupgate.matching.score import min_cosine, score, tier_of
@@ -67,10 +69,6 @@ class Group:
     keeper_rule: str  # which rule picked the keeper, in words a person reads
     images: tuple[str, ...]  # keeper first, then by their best score in the group
     pairs: tuple[Pair, ...]  # the scores at or above the threshold that joined them, best first
-
-    def best_pair(self, key: str) -> Pair:
-        """The highest-scoring pair of the group that has `key` in it."""
-        return next(p for p in self.pairs if key in (p.a, p.b))
 
     def best_pairs(self) -> dict[str, Pair]:
         """Every image's highest-scoring pair, in one pass over the pairs."""
@@ -249,23 +247,13 @@ def _edges(
     return edges
 
 
-class _Components:
-    """Union-find over positions, with path halving."""
-
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, x: int) -> int:
-        parent = self.parent
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+def _components(n: int, edges: list[tuple[int, int, float]]) -> list[int]:
+    """Each position's connected component (a number) in the graph of the edges."""
+    low = np.array([a for a, _, _ in edges], dtype=np.int64)
+    high = np.array([b for _, b, _ in edges], dtype=np.int64)
+    graph = coo_array((np.ones(len(edges), dtype=np.int8), (low, high)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return [int(label) for label in labels]
 
 
 def _groups(
@@ -275,20 +263,18 @@ def _groups(
     exact: float,
 ) -> list[Group]:
     """Connected components of the edges, each with its keeper and its pairs."""
-    components = _Components(len(images))
-    for a, b, _ in edges:
-        components.union(a, b)
+    component = _components(len(images), edges)
     pairs: dict[int, list[Pair]] = {}
     best: dict[int, float] = {}
     for a, b, value in edges:
         first, second = sorted((images[a].key, images[b].key))
         pair = Pair(first, second, round(value, 4), tier_of(value, exact, threshold))
-        pairs.setdefault(components.find(a), []).append(pair)
+        pairs.setdefault(component[a], []).append(pair)
         for position in (a, b):
             best[position] = max(value, best.get(position, -1.0))
     members: dict[int, list[int]] = {}
     for position in best:
-        members.setdefault(components.find(position), []).append(position)
+        members.setdefault(component[position], []).append(position)
     groups = []
     for root, positions in members.items():
         ranked = sorted(positions, key=lambda p: _keeper_order(images[p]))

@@ -42,7 +42,7 @@ class ScanFilter:
         prefix = self.external_id_prefix
         if prefix and not (image.external_id or "").startswith(prefix):
             return False
-        created = as_utc(image.created_at)
+        created = image.created_at
         if self.created_after and created < as_utc(self.created_after):
             return False
         return not (self.created_before and created >= as_utc(self.created_before))
@@ -114,7 +114,7 @@ def scan_images(images: list[Image], index: CollectionIndex) -> list[ScanImage]:
                 image.id,
                 index.entry(label).features,
                 image.size,
-                as_utc(image.created_at).timestamp(),
+                image.created_at.timestamp(),
             )
         )
     return found
@@ -125,5 +125,5 @@ def stored_scan_image(session: Session, image: Image) -> ScanImage:
     row = session.get(ImageFeatures, image.sha256)
     assert row is not None, "a committed image has stored features"
     return ScanImage(
-        image.id, Features.from_bytes(row.data), image.size, as_utc(image.created_at).timestamp()
+        image.id, Features.from_bytes(row.data), image.size, image.created_at.timestamp()
     )

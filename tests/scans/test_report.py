@@ -52,7 +52,7 @@ def test_the_report_escapes_every_name_and_needs_nothing_from_outside(
 
     assert "<b>n01" not in html and "&lt;b&gt;n01" in html
     assert "&amp; co.jpg" in html and "&lt;three&gt;" in html
-    assert "&quot;n01" in html and '"n01' not in html
+    assert "&#34;n01" in html and '"n01' not in html
     assert "<script" not in html
     sources = re.findall(r'(?:src|href)="([^"]*)"', html)
     assert sources and all(s.startswith("data:image/jpeg;base64,") for s in sources)
