@@ -5,8 +5,9 @@ one channel once the transaction has committed (`dupgate.events.on_uploads_decid
 gateway process keeps one subscription and wakes the requests waiting for that id, so a
 long-poll holds no database connection while it waits: it reads the upload when it starts,
 when it is woken and when it gives up, and the long-polls of one upload that read at the same
-time share one read (the hundred waiters woken by one decision read it once). A lost notification (Redis restarting) costs only
-latency: waiters read again every few seconds, and all of them when the subscription is back.
+time share one read (the hundred waiters woken by one decision read it once). A lost
+notification (Redis restarting) costs only latency: waiters read again every few seconds, and
+all of them when the subscription is back.
 """
 
 import asyncio

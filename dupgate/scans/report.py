@@ -18,13 +18,22 @@ from dupgate.scans.groups import Group, ScanImage
 
 THUMBNAIL_SIDE = PREVIEW_SIDE
 
+
+def _bytes(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
 _TEMPLATES = Environment(
     loader=PackageLoader("dupgate.scans"),
     autoescape=select_autoescape(["html"]),
     undefined=StrictUndefined,
 )
 _TEMPLATES.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
-_TEMPLATES.filters["size"] = lambda size: _bytes(size)
+_TEMPLATES.filters["size"] = _bytes
 
 
 def render_report(
@@ -57,14 +66,6 @@ def _default_summary(groups: Sequence[Group]) -> str:
     in_groups = sum(len(g.images) for g in groups)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"{len(groups)} groups, {in_groups} images in them; made {when}."
-
-
-def _bytes(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KB"
-    return f"{size / 1024 / 1024:.1f} MB"
 
 
 def thumbnail_jpeg(data: bytes, side: int = THUMBNAIL_SIDE) -> bytes:

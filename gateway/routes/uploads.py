@@ -210,7 +210,9 @@ async def get_upload(
     waiting = waiters(services)
 
     async def read() -> dict[str, Any]:
-        found = await waiting.shared_read(upload_id, lambda: _load_upload(services, upload_id))
+        found = await waiting.shared_read(
+            upload_id, lambda: run_in_threadpool(_load_upload, services, upload_id)
+        )
         return _shown(caller, upload_id, found)
 
     deadline = time.monotonic() + wait
@@ -252,12 +254,21 @@ def waiters(services: Services) -> DecisionWaiters:
 
 def visible_upload(session: Session, caller: Caller, upload_id: str) -> Upload:
     """The upload if the caller may read it: 404 for another tenant's, 403 without the scope."""
+    found = _with_tenant(session, upload_id)
+    if found is None:
+        raise HTTPException(404, f"no upload with id {upload_id}")
+    upload, tenant = found
+    _require_visible(caller, upload_id, tenant, upload.key_id)
+    return upload
+
+
+def _with_tenant(session: Session, upload_id: str) -> tuple[Upload, str] | None:
+    """The upload and the tenant of its collection, or None if there is no such upload."""
     upload = session.get(Upload, upload_id)
     collection = session.get(Collection, upload.collection) if upload else None
     if upload is None or collection is None:
-        raise HTTPException(404, f"no upload with id {upload_id}")
-    _require_visible(caller, upload_id, collection.tenant, upload.key_id)
-    return upload
+        return None
+    return upload, collection.tenant
 
 
 def _require_visible(caller: Caller, upload_id: str, tenant: str, key_id: str | None) -> None:
@@ -270,36 +281,26 @@ def _require_visible(caller: Caller, upload_id: str, tenant: str, key_id: str | 
         )
 
 
-def _read_upload(services: Services, caller: Caller, upload_id: str) -> dict[str, Any]:
-    session = read_only_session(services.database_url)
-    try:
-        return upload_view(visible_upload(session, caller, upload_id))
-    finally:
-        session.close()
-
-
 @dataclass(frozen=True)
 class _ReadUpload:
-    """An upload as read for long-polls, before knowing who asks: who may see it, and its view."""
+    """An upload as read before knowing who asks (long-polls share it): who may see it, and
+    its view."""
 
     tenant: str
     key_id: str | None
     view: dict[str, Any]
 
 
-async def _load_upload(services: Services, upload_id: str) -> _ReadUpload | None:
-    def load() -> _ReadUpload | None:
-        session = read_only_session(services.database_url)
-        try:
-            upload = session.get(Upload, upload_id)
-            collection = session.get(Collection, upload.collection) if upload else None
-            if upload is None or collection is None:
-                return None
-            return _ReadUpload(collection.tenant, upload.key_id, upload_view(upload))
-        finally:
-            session.close()
-
-    return await run_in_threadpool(load)
+def _load_upload(services: Services, upload_id: str) -> _ReadUpload | None:
+    session = read_only_session(services.database_url)
+    try:
+        found = _with_tenant(session, upload_id)
+        if found is None:
+            return None
+        upload, tenant = found
+        return _ReadUpload(tenant, upload.key_id, upload_view(upload))
+    finally:
+        session.close()
 
 
 def _shown(caller: Caller, upload_id: str, found: _ReadUpload | None) -> dict[str, Any]:
@@ -308,6 +309,10 @@ def _shown(caller: Caller, upload_id: str, found: _ReadUpload | None) -> dict[st
         raise HTTPException(404, f"no upload with id {upload_id}")
     _require_visible(caller, upload_id, found.tenant, found.key_id)
     return found.view
+
+
+def _read_upload(services: Services, caller: Caller, upload_id: str) -> dict[str, Any]:
+    return _shown(caller, upload_id, _load_upload(services, upload_id))
 
 
 @router.get("/uploads/{upload_id}/content")
