@@ -135,6 +135,25 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         yield served
 
 
+def server_pids(server: Server, *words: bytes) -> list[int]:
+    """The processes of `server` (those started with its data dir) whose command line has
+    every one of `words`."""
+    mine = f"DUPGATE_DATA_DIR={server.data_dir.resolve()}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if all(word in argv for word in words) and mine in environ:
+            found.append(int(proc.name))
+    assert found, f"no process {words} of the server in {server.data_dir}"
+    return found
+
+
 @contextmanager
 def running_server(backend: str, **settings: str) -> Iterator[Server]:
     """Start `dupgate serve` (2 worker processes) on "sqlite" or a fresh "postgres" database,

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 from PIL import Image, ImageDraw
 
-from tests.integration.conftest import KEY, Server, running_server
+from tests.integration.conftest import KEY, running_server, server_pids
 
 CHECKS = 20
 LIMIT_BYTES = 1536 * 1024 * 1024
@@ -25,21 +25,6 @@ def large_png() -> bytes:
     return out.getvalue()
 
 
-def gateway_pid(server: Server) -> int:
-    """The uvicorn process that serves `server.url`."""
-    port = server.url.rsplit(":", 1)[1]
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"gateway.app:app" in argv and port.encode() in argv:
-            return int(proc.name)
-    raise AssertionError(f"no gateway process on port {port}")
-
-
 def memory_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
@@ -53,7 +38,7 @@ def test_twenty_concurrent_checks_of_a_large_png_keep_the_gateway_under_1_5_gb()
     assert len(content) < 2 * 1024 * 1024
     with running_server("sqlite", DUPGATE_CHECK_TIMEOUT_SECONDS="240") as server:
         server.put_collection("big")
-        pid = gateway_pid(server)
+        (pid,) = server_pids(server, b"gateway.app:app")
 
         async def check_all() -> list[httpx.Response]:
             async with httpx.AsyncClient(

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import PHOTOS, database_backends
-from tests.integration.conftest import KEY, Server, running_server
+from tests.integration.conftest import KEY, Server, running_server, server_pids
 
 WAITERS = 200
 UPLOADERS = 4
@@ -139,26 +139,10 @@ def test_200_long_polls_beside_uploading_clients_all_answer_without_errors(
     assert seen["most_in_flight"] >= WAITERS
 
 
-def worker_pids(server: Server) -> list[int]:
-    """The Celery processes (main and pool) that work for `server`."""
-    mine = f"DUPGATE_DATA_DIR={server.data_dir.resolve()}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-            environ = (proc / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"celery" in argv and b"workers.app" in argv and mine in environ:
-            found.append(int(proc.name))
-    assert found, f"no worker processes of the server in {server.data_dir}"
-    return found
-
-
 @contextlib.contextmanager
 def workers_paused(server: Server) -> Iterator[None]:
     """Stop the server's workers (SIGSTOP) so that its uploads stay queued, and go on after."""
-    pids = worker_pids(server)
+    pids = server_pids(server, b"celery", b"workers.app")
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
     try:
