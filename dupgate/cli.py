@@ -13,8 +13,7 @@ import typer
 
 from dupgate import embedded_redis
 from dupgate.db import NotMigrated, check_migrated, migrate, session_scope
-from dupgate.events import SYSTEM, record_event
-from dupgate.keys import ALL_TENANTS, DEFAULT_TENANT, InvalidKeyRequest, create_key
+from dupgate.keys import ALL_TENANTS, DEFAULT_TENANT, OPERATOR, InvalidKeyRequest, issue_key
 from dupgate.settings import Settings, get_settings
 from workers import QUEUES
 
@@ -85,14 +84,7 @@ def keys_create(
     wanted = [s.strip() for s in scopes.split(",") if s.strip()]
     try:
         with session_scope(settings.resolved_database_url) as session:
-            row, key = create_key(session, tenant, wanted, name)
-            record_event(
-                session,
-                "key.created",
-                tenant=tenant,
-                actor=SYSTEM,
-                data={"key_id": row.id, "scopes": row.scopes, "name": name},
-            )
+            _, key = issue_key(session, OPERATOR, tenant, wanted, name)
     except InvalidKeyRequest as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
@@ -134,7 +126,9 @@ def _start_parts(
     key = settings.bootstrap_key
     if key is None:
         with session_scope(settings.resolved_database_url) as session:
-            _, key = create_key(session, ALL_TENANTS, ["admin"], "printed by dupgate serve")
+            _, key = issue_key(
+                session, OPERATOR, ALL_TENANTS, ["admin"], "printed by dupgate serve"
+            )
     env.setdefault("DUPGATE_ANALYSIS_THREADS", str(_threads_per_process(workers)))
     children.append(subprocess.Popen(_worker_argv(workers, beat=True), env=env))
     children.append(

@@ -2,9 +2,11 @@
 
 The caller owns the transaction. Blobs are written under keys that include the content hash
 before the transaction commits, so a crash leaves at worst an unreferenced blob, never a row
-that points at missing or different bytes; the staging blob is removed only after the commit.
+that points at missing or different bytes; blobs a change makes obsolete (the staging blob,
+an overwritten or deleted image's) are deleted only once the transaction has committed.
 """
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -15,6 +17,7 @@ from dupgate.events import record_event
 from dupgate.models import Collection, Image, IndexChange, Upload, utcnow
 from dupgate.policy import Decision
 from dupgate.storage import BlobStore
+from dupgate.unit_of_work import after_commit
 
 
 def blob_key(image_id: str, sha256: str) -> str:
@@ -28,12 +31,8 @@ def commit_decision(
     upload: Upload,
     features: Features | None,
     decision: Decision,
-) -> list[str]:
-    """Record the decision on the upload and commit what it asks for (nothing for reject/hold).
-
-    Returns the blob keys that are obsolete once the transaction has committed: the caller
-    deletes them then, so that a rollback never loses content.
-    """
+) -> None:
+    """Record the decision on the upload and commit what it asks for (nothing for reject/hold)."""
     image_id: str | None = None
     obsolete: list[str] = []
     if decision.action == "accept":
@@ -57,7 +56,13 @@ def commit_decision(
     if decision.action != "hold" and upload.staging_key:
         obsolete.append(upload.staging_key)
         upload.staging_key = None
-    return obsolete
+    delete_after_commit(session, store, obsolete)
+
+
+def delete_after_commit(session: Session, store: BlobStore, keys: list[str]) -> None:
+    """Delete these blobs once the transaction has committed, so a rollback never loses content."""
+    for key in keys:
+        after_commit(session, partial(store.delete, key))
 
 
 def _new_image(upload: Upload, features: Features, image_id: str) -> Image:
@@ -119,11 +124,10 @@ def _overwrite_image(
     return image.id, old_key if old_key != image.blob_key else None
 
 
-def delete_image(session: Session, image: Image, actor: str) -> list[str]:
-    """Remove an image, and the link records that point at it, from the database and the index.
+def delete_image(session: Session, store: BlobStore, image: Image, actor: str) -> None:
+    """Remove an image, and the link records that point at it, from storage, database and index.
 
-    Its features stay (they are keyed by content and may be shared, or blocked). Returns the
-    blob keys to delete once the transaction has committed.
+    Its features stay (they are keyed by content and may be shared, or blocked).
     """
     if image.linked_to is None:
         session.add(
@@ -136,15 +140,15 @@ def delete_image(session: Session, image: Image, actor: str) -> list[str]:
     keys = [image.blob_key] if image.blob_key else []
     _image_event(session, "image.deleted", image, actor, links_deleted=links)
     session.delete(image)
-    return keys
+    delete_after_commit(session, store, keys)
 
 
-def link_existing(session: Session, image: Image, target: Image, actor: str) -> list[str]:
+def link_existing(
+    session: Session, store: BlobStore, image: Image, target: Image, actor: str
+) -> None:
     """Turn a committed image into a link record pointing at `target`, as a `link` decision
     would have made it: its blob goes, it leaves the index, and links to it follow it. A link
     record is pointed at `target` instead.
-
-    Returns the blob keys to delete once the transaction has committed.
     """
     assert target.linked_to is None and image.id != target.id
     if image.linked_to is None:
@@ -158,7 +162,7 @@ def link_existing(session: Session, image: Image, target: Image, actor: str) -> 
     image.linked_to, image.blob_key = target.id, None
     image.updated_at = utcnow()
     _image_event(session, "image.linked", image, actor, linked_to=target.id)
-    return keys
+    delete_after_commit(session, store, keys)
 
 
 def _image_event(session: Session, type: str, image: Image, actor: str, **data: Any) -> None:

@@ -44,9 +44,12 @@ def get_engine(url: str) -> Engine:
             # short, so serializing them costs little on the single-host embedded default.
             # A read-only session (read_only_session) never writes, so it needs no write lock
             # and must not hold up the writers: hundreds of long-polls read beside them.
+            # query_only makes a write there fail loudly instead of taking the lock.
             if connection.get_execution_options().get("dupgate_read_only"):
+                connection.exec_driver_sql("PRAGMA query_only=ON")
                 connection.exec_driver_sql("BEGIN")
             else:
+                connection.exec_driver_sql("PRAGMA query_only=OFF")
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
@@ -61,12 +64,27 @@ def get_sessionmaker(url: str) -> sessionmaker[Session]:
 
 @lru_cache(maxsize=8)
 def _read_only_sessionmaker(url: str) -> sessionmaker[Session]:
-    return sessionmaker(get_engine(url).execution_options(dupgate_read_only=True))
+    # PostgreSQL refuses writes in it too (SET TRANSACTION READ ONLY), so none is lost unseen.
+    options = {} if url.startswith("sqlite") else {"postgresql_readonly": True}
+    return sessionmaker(
+        get_engine(url).execution_options(dupgate_read_only=True, **options),
+        expire_on_commit=False,
+    )
 
 
 def read_only_session(url: str) -> Session:
     """A session for reads only (the caller closes it): on SQLite it takes no write lock."""
     return _read_only_sessionmaker(url)()
+
+
+@contextmanager
+def read_scope(url: str) -> Iterator[Session]:
+    """A short read-only snapshot, closed when the block ends; it never writes or locks."""
+    session = read_only_session(url)
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 @contextmanager

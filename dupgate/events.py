@@ -11,21 +11,21 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dupgate.keys import Caller
 from dupgate.locking import lock_collections
 from dupgate.models import Event, Webhook, WebhookDelivery, as_utc, utcnow
+from dupgate.unit_of_work import after_commit, transaction_state
+
+if TYPE_CHECKING:  # keys record their own events: importing Caller at run time would cycle
+    from dupgate.keys import Caller
 
 log = logging.getLogger(__name__)
 
 SYSTEM = "system"
-_WEBHOOKS_DUE = "dupgate.webhooks_due"
-_UPLOADS_DECIDED = "dupgate.uploads_decided"
 _callbacks: list[Callable[[], None]] = []
 _decided_callbacks: list[Callable[[list[str]], None]] = []
 # Events that end (or change) an upload's decision, which long-polls wait for.
@@ -60,7 +60,7 @@ def record_event(
     session.add(row)
     session.flush()  # assigns seq
     if type in DECISION_EVENTS:
-        session.info.setdefault(_UPLOADS_DECIDED, []).append(data["upload_id"])
+        _decided_in(session).append(data["upload_id"])
     hooks = session.scalars(
         select(Webhook).where(Webhook.tenant == tenant, Webhook.deleted_at.is_(None))
     )
@@ -83,7 +83,36 @@ def record_event(
 
 def mark_webhooks_due(session: Session) -> None:
     """Have the `on_webhooks_due` callbacks run once this session's transaction commits."""
-    session.info[_WEBHOOKS_DUE] = True
+    after_commit(session, _webhooks_due, once=_webhooks_due)
+
+
+def _webhooks_due() -> None:
+    for callback in _callbacks:
+        try:
+            callback()
+        except Exception:
+            # The deliveries are committed: the periodic sweep sends them.
+            log.exception("could not signal new webhook deliveries; the sweep will send them")
+
+
+def _decided_in(session: Session) -> list[str]:
+    """The uploads this transaction decided, announced once it has committed."""
+    state = transaction_state(session)
+    if "uploads_decided" not in state:
+        decided: list[str] = []
+        state["uploads_decided"] = decided
+        after_commit(session, lambda: _announce_decided(decided))
+    ids: list[str] = state["uploads_decided"]
+    return ids
+
+
+def _announce_decided(upload_ids: list[str]) -> None:
+    for callback in _decided_callbacks:
+        try:
+            callback(upload_ids)
+        except Exception:
+            # The decision is committed: long-polls find it when they read again.
+            log.warning("could not announce decided uploads", exc_info=True)
 
 
 def subscribed(patterns: list[str], type: str) -> bool:
@@ -117,7 +146,7 @@ def iso(moment: datetime) -> str:
 
 def list_events(
     session: Session,
-    caller: Caller,
+    caller: "Caller",
     *,
     collection: str | None = None,
     after: int = 0,
@@ -145,28 +174,3 @@ def on_uploads_decided(callback: Callable[[list[str]], None]) -> None:
     """Call `callback` with the upload ids after each commit that decided (or reviewed) uploads."""
     if callback not in _decided_callbacks:
         _decided_callbacks.append(callback)
-
-
-@sa_event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    decided = session.info.pop(_UPLOADS_DECIDED, None)
-    for decided_callback in _decided_callbacks if decided else ():
-        try:
-            decided_callback(decided)
-        except Exception:
-            # The decision is committed: long-polls find it when they read again.
-            log.warning("could not announce decided uploads", exc_info=True)
-    if not session.info.pop(_WEBHOOKS_DUE, False):
-        return
-    for callback in _callbacks:
-        try:
-            callback()
-        except Exception:
-            # The deliveries are committed: the periodic sweep sends them.
-            log.exception("could not signal new webhook deliveries; the sweep will send them")
-
-
-@sa_event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_WEBHOOKS_DUE, None)
-    session.info.pop(_UPLOADS_DECIDED, None)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dupgate.events import record_event
 from dupgate.models import ApiKey
 
 PREFIX = "dg_"
@@ -30,6 +31,10 @@ class InvalidKeyRequest(ValueError):
     """A key that cannot be made as asked; the message says why."""
 
 
+class UnknownKey(LookupError):
+    """No key with that id is visible to the caller."""
+
+
 class Forbidden(PermissionError):
     """The key is valid but may not do this; the message says which scope or tenant it lacks."""
 
@@ -38,14 +43,15 @@ class Forbidden(PermissionError):
 class Caller:
     """The holder of a valid key."""
 
-    key_id: str | None  # None for the bootstrap key, which is not stored
+    key_id: str | None  # None for the bootstrap key and the operator, which are not stored
     tenant: str  # ALL_TENANTS for a key over every tenant
     scopes: frozenset[str]
+    name: str = "bootstrap"  # the actor's name when there is no key id
 
     @property
     def actor(self) -> str:
         """How the audit trail names this caller."""
-        return self.key_id or "bootstrap"
+        return self.key_id or self.name
 
     @property
     def all_tenants(self) -> bool:
@@ -76,6 +82,8 @@ class Caller:
 
 
 BOOTSTRAP = Caller(None, ALL_TENANTS, frozenset({"admin"}))
+# Whoever runs the `dupgate` command on a host with the database: may do everything.
+OPERATOR = Caller(None, ALL_TENANTS, frozenset({"admin"}), name="system")
 
 
 def check_tenant_name(tenant: str) -> None:
@@ -124,6 +132,38 @@ def authenticate(session: Session, key: str, bootstrap_key: str | None) -> Calle
     if row is None:
         return None
     return Caller(row.id, row.tenant, frozenset(row.scopes))
+
+
+def issue_key(
+    session: Session, caller: Caller, tenant: str | None, scopes: list[str], name: str | None
+) -> tuple[ApiKey, str]:
+    """Make a key for `tenant` (the caller's own when None) as `caller`, and audit it.
+
+    Only a key over every tenant may make another one; the plain key is returned once.
+    """
+    if tenant == ALL_TENANTS and not caller.all_tenants:
+        raise Forbidden("only a key over every tenant can make another one")
+    tenant = ALL_TENANTS if tenant == ALL_TENANTS else caller.tenant_for_new(tenant)
+    row, key = create_key(session, tenant, scopes, name)
+    record_event(
+        session,
+        "key.created",
+        tenant=tenant,
+        actor=caller.actor,
+        data={"key_id": row.id, "scopes": row.scopes, "name": row.name},
+    )
+    return row, key
+
+
+def revoke_key(session: Session, caller: Caller, key_id: str) -> None:
+    """Revoke a key the caller sees (UnknownKey otherwise): it stops working at once."""
+    row = session.get(ApiKey, key_id)
+    if row is None or not caller.sees(row.tenant):
+        raise UnknownKey(f"no API key with id {key_id}")
+    record_event(
+        session, "key.deleted", tenant=row.tenant, actor=caller.actor, data={"key_id": row.id}
+    )
+    session.delete(row)
 
 
 def visible_keys(session: Session, caller: Caller) -> list[ApiKey]:

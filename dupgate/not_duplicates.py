@@ -8,7 +8,35 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dupgate.models import NotDuplicate
+from dupgate.collections import visible_collection
+from dupgate.events import record_event
+from dupgate.keys import Caller
+from dupgate.models import Image, NotDuplicate
+
+
+class InvalidNotDuplicate(ValueError):
+    """Two images that cannot be declared not duplicates; the message says why."""
+
+
+def declare_not_duplicate(session: Session, caller: Caller, a: Image, b: Image) -> bool:
+    """A person says images `a` and `b` are not duplicates: their pictures are never flagged
+    against each other again, in uploads or scans. False if that was known already."""
+    tenant = visible_collection(session, caller, a.collection).tenant
+    if visible_collection(session, caller, b.collection).tenant != tenant:
+        raise InvalidNotDuplicate("the two images belong to different tenants")
+    if a.sha256 == b.sha256:
+        raise InvalidNotDuplicate("the two images have identical bytes: they are duplicates")
+    created = mark_not_duplicate(session, tenant, a.sha256, b.sha256, caller.actor)
+    if created:
+        record_event(
+            session,
+            "images.not_duplicate",
+            tenant=tenant,
+            actor=caller.actor,
+            collection=a.collection,
+            data={"image_ids": [a.id, b.id]},
+        )
+    return created
 
 
 def mark_not_duplicate(session: Session, tenant: str, sha_a: str, sha_b: str, actor: str) -> bool:

@@ -105,9 +105,7 @@ def _analyse_and_decide(
                 save_features(session, features)
 
     with transaction() as session:
-        obsolete = decide_upload(session, store, registry, upload_id, features)
-    for key in obsolete:
-        store.delete(key)
+        decide_upload(session, store, registry, upload_id, features)
 
 
 @contextmanager

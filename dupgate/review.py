@@ -59,8 +59,8 @@ def held_uploads(session: Session, collection: str, limit: int, offset: int = 0)
 
 def review_upload(
     session: Session, store: BlobStore, upload_id: str, review: Review, caller: Caller
-) -> list[str]:
-    """Complete a held upload as the reviewer says. Returns blobs to delete after the commit."""
+) -> None:
+    """Complete a held upload as the reviewer says."""
     if review.action not in REVIEW_ACTIONS:
         raise InvalidReview(
             f"a review action is one of {', '.join(REVIEW_ACTIONS)}, not {review.action!r}"
@@ -92,7 +92,7 @@ def review_upload(
         f"reviewed by {caller.actor}: {OUTCOME[review.action]} (held because: {held_because})",
         target=target,
     )
-    obsolete = commit_decision(session, store, upload, features, decision)
+    commit_decision(session, store, upload, features, decision)
     upload.reviewed_by = caller.actor
     upload.reviewed_at = utcnow()
     not_duplicate_of = []
@@ -106,7 +106,6 @@ def review_upload(
         collection=name,
         data=upload_event_data(upload) | {"not_duplicate_of": not_duplicate_of},
     )
-    return obsolete
 
 
 def _target(session: Session, upload: Upload, review: Review, others: tuple[str, ...]) -> str:

@@ -87,6 +87,9 @@ def create_upload(session: Session, upload_id: str, new: NewUpload) -> tuple[Upl
         matches=[],
     )
     session.add(upload)
+    # Now, not at commit: a concurrent upload with the same key fails here, where the caller
+    # can roll back and find it.
+    session.flush()
     return upload, True
 
 
@@ -263,8 +266,8 @@ def decide_upload(
     registry: IndexRegistry,
     upload_id: str,
     features: Features | InvalidImage,
-) -> list[str]:
-    """Under the collection lock: match, decide and commit once. Returns blobs to delete after.
+) -> None:
+    """Under the collection lock: match, decide and commit once.
 
     A redelivered task finds the upload decided and does nothing, also when both deliveries
     run at once: the status is read again after the lock is taken. The collections the upload
@@ -272,19 +275,19 @@ def decide_upload(
     """
     name = session.scalar(select(Upload.collection).where(Upload.id == upload_id))
     if name is None:
-        return []
+        return
     collection = lock_with_checked(session, name)[name]
     upload = session.get(Upload, upload_id, populate_existing=True)
     if upload is None or upload.status in ("decided", "failed"):
-        return []
+        return
     policy = policy_of(collection)
     if isinstance(features, InvalidImage):
         decision = invalid_image(features.reason, features.message)
-        obsolete = commit_decision(session, store, upload, None, decision)
+        commit_decision(session, store, upload, None, decision)
     else:
         found = find_duplicates(session, registry, collection, features)
         decision = decide(found.matches, policy, found.blocked)
-        obsolete = commit_decision(session, store, upload, features, decision)
+        commit_decision(session, store, upload, features, decision)
         upload.matches = describe_matches(session, found.matches)
     upload.policy_version = policy.version
     record_event(
@@ -295,7 +298,6 @@ def decide_upload(
         collection=name,
         data=upload_event_data(upload),
     )
-    return obsolete
 
 
 def describe_matches(session: Session, matches: list[Match]) -> list[dict[str, Any]]:

@@ -18,7 +18,8 @@ from dupgate.blocklist import InvalidBlock, UnknownBlock
 from dupgate.collections import CollectionNameTaken, InvalidPolicy, UnknownCollection
 from dupgate.events import on_uploads_decided, on_webhooks_due
 from dupgate.formats import UnsupportedFile
-from dupgate.keys import Forbidden, InvalidKeyRequest
+from dupgate.keys import Forbidden, InvalidKeyRequest, UnknownKey
+from dupgate.not_duplicates import InvalidNotDuplicate
 from dupgate.notify import TooManyWaiters, publish_decided
 from dupgate.readiness import readiness
 from dupgate.remote_analysis import AnalysisUnavailable
@@ -56,8 +57,10 @@ ERRORS: dict[type[Exception], tuple[int, str]] = {
     IdempotencyConflict: (409, "idempotency_conflict"),
     Forbidden: (403, "forbidden"),
     InvalidKeyRequest: (422, "invalid_key_request"),
+    UnknownKey: (404, "unknown_key"),
     NotReviewable: (409, "not_reviewable"),
     InvalidReview: (422, "invalid_review"),
+    InvalidNotDuplicate: (422, "invalid_request"),
     InvalidBlock: (422, "invalid_block"),
     UnknownBlock: (404, "unknown_block"),
     InvalidWebhook: (422, "invalid_webhook"),

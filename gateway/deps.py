@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from dupgate.db import get_sessionmaker, read_only_session
+from dupgate.db import read_scope, session_scope
 from dupgate.keys import Caller, authenticate
 from dupgate.readiness import broker_url, check_broker
 from dupgate.services import Services, get_services
@@ -20,26 +20,28 @@ async def services() -> Services:
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-def session(services: ServicesDep) -> Iterator[Session]:
-    """One transaction per request, committed when the route returns without error."""
-    s = get_sessionmaker(services.database_url)()
-    try:
-        yield s
-        s.commit()
-    except BaseException:
-        s.rollback()
-        raise
-    finally:
-        s.close()
+def session(request: Request, services: ServicesDep) -> Iterator[Session]:
+    """The request's unit of work: one transaction, committed when the route returns without
+    error, then the work registered with `dupgate.unit_of_work.after_commit` runs.
+
+    A GET reads one snapshot and writes nothing (the database refuses it), so on SQLite it
+    waits for no writer and holds up none.
+    """
+    if request.method in ("GET", "HEAD"):
+        with read_scope(services.database_url) as snapshot:
+            yield snapshot
+    else:
+        with session_scope(services.database_url) as s:
+            yield s
 
 
 # scope="function": the transaction commits before the response is sent, so a client that
-# gets 200 and asks again at once sees what it wrote.
+# gets 200 and asks again at once sees what it wrote. The transaction begins at the first
+# statement, so a route that streams a body before it writes holds no lock meanwhile.
 SessionDep = Annotated[Session, Depends(session, scope="function")]
 
 
-def caller(request: Request, services: ServicesDep) -> Caller:
-    """Who calls: every /v1 endpoint needs `Authorization: Bearer <key>`."""
+def _authenticate(request: Request, services: Services, session: Session) -> Caller:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key:
         raise HTTPException(
@@ -47,21 +49,33 @@ def caller(request: Request, services: ServicesDep) -> Caller:
             "missing API key: send `Authorization: Bearer <key>` (make one with `dupgate keys create`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    s = read_only_session(services.database_url)
-    try:
-        found = authenticate(s, key.strip(), services.settings.bootstrap_key)
-    finally:
-        s.close()
+    found = authenticate(session, key.strip(), services.settings.bootstrap_key)
     if found is None:
         raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
     return found
 
 
+def caller(request: Request, services: ServicesDep, session: SessionDep) -> Caller:
+    """Who calls, read in the request's transaction: every /v1 endpoint needs
+    `Authorization: Bearer <key>`."""
+    return _authenticate(request, services, session)
+
+
+def caller_outside_transaction(request: Request, services: ServicesDep) -> Caller:
+    """Who calls, read in a snapshot of its own, for the routes that stream a body or wait
+    (uploads, /check, long-polls): the request's transaction must not be open meanwhile."""
+    with read_scope(services.database_url) as snapshot:
+        return _authenticate(request, services, snapshot)
+
+
 CallerDep = Annotated[Caller, Depends(caller)]
+CallerOutsideTransaction = Annotated[Caller, Depends(caller_outside_transaction)]
 
 
-def _with_scope(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
-    async def check(who: CallerDep) -> Caller:
+def _with_scope(
+    scope: str, who_calls: Callable[..., Caller] = caller
+) -> Callable[..., Awaitable[Caller]]:
+    async def check(who: Annotated[Caller, Depends(who_calls)]) -> Caller:
         who.require(scope)
         return who
 
@@ -69,9 +83,12 @@ def _with_scope(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
 
 
 # The caller, once it is known to have the scope (403 otherwise); admin has every scope.
-UploadCaller = Annotated[Caller, Depends(_with_scope("upload"))]
+UploadCaller = Annotated[Caller, Depends(_with_scope("upload", caller_outside_transaction))]
 ReadCaller = Annotated[Caller, Depends(_with_scope("read"))]
 AdminCaller = Annotated[Caller, Depends(_with_scope("admin"))]
+AdminCallerOutsideTransaction = Annotated[
+    Caller, Depends(_with_scope("admin", caller_outside_transaction))
+]
 
 
 class BrokerUnavailable(Exception):

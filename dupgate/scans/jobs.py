@@ -292,6 +292,12 @@ def scan_view(scan: Scan) -> dict[str, Any]:
     return view
 
 
+def collection_scans(session: Session, collection: str) -> list[Scan]:
+    """The collection's scans, newest first."""
+    query = select(Scan).where(Scan.collection == collection).order_by(Scan.created_at.desc())
+    return list(session.scalars(query))
+
+
 def scan_groups(session: Session, scan_id: str, offset: int, limit: int) -> list[ScanGroup]:
     """A page of a finished scan's groups, biggest first."""
     return list(

@@ -14,6 +14,7 @@ from dupgate.keys import Caller
 from dupgate.locking import lock_collections
 from dupgate.models import Image, Scan, ScanGroup, utcnow
 from dupgate.scans.jobs import UnknownScan
+from dupgate.storage import BlobStore
 
 RESOLVE_ACTIONS = ("link", "delete")
 
@@ -27,12 +28,17 @@ class AlreadyResolved(ValueError):
 
 
 def resolve_group(
-    session: Session, scan: Scan, number: int, keep: str, action: str, caller: Caller
-) -> tuple[dict[str, Any], list[str]]:
+    session: Session,
+    store: BlobStore,
+    scan: Scan,
+    number: int,
+    keep: str,
+    action: str,
+    caller: Caller,
+) -> dict[str, Any]:
     """Keep `keep`; link the group's other images to it, or delete them.
 
-    Returns what was done to each image, and the blob keys to delete after the commit. Images
-    deleted since the scan are skipped and said so.
+    Returns what was done to each image. Images deleted since the scan are skipped and said so.
     """
     if action not in RESOLVE_ACTIONS:
         raise InvalidResolution(
@@ -62,7 +68,6 @@ def resolve_group(
         )
 
     results = []
-    obsolete: list[str] = []
     for image_id in group.images:
         if image_id == keep:
             continue
@@ -72,13 +77,13 @@ def resolve_group(
         elif action == "delete":
             # Uploads linked to it were copies of the picture the keeper keeps: they follow it.
             session.execute(update(Image).where(Image.linked_to == image.id).values(linked_to=keep))
-            obsolete += delete_image(session, image, caller.actor)
+            delete_image(session, store, image, caller.actor)
             results.append({"image_id": image_id, "result": "deleted"})
         elif image.linked_to == keep:
             results.append({"image_id": image_id, "result": "already linked"})
         else:
-            obsolete += link_existing(session, image, keeper, caller.actor)
+            link_existing(session, store, image, keeper, caller.actor)
             results.append({"image_id": image_id, "result": "linked"})
     group.resolution = {"keep": keep, "action": action, "actor": caller.actor, "images": results}
     group.resolved_at = utcnow()
-    return group.resolution, obsolete
+    return group.resolution

@@ -4,19 +4,18 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
 from dupgate.blocklist import block_file, block_view, blocklist, unblock
 from dupgate.collections import visible_collection
-from dupgate.db import session_scope
 from dupgate.keys import Caller
-from dupgate.services import Services
 from dupgate.uploads import save_features
-from gateway.deps import AdminCaller, ServicesDep, SessionDep
+from gateway.deps import AdminCaller, AdminCallerOutsideTransaction, ServicesDep, SessionDep
 from gateway.errors import UNSUPPORTED_FILE
 from gateway.fields import REASON_LENGTH, PathId
 from gateway.routes.collections import CollectionName
-from gateway.routes.uploads import analysed, checked_text, multipart, staged_image
+from gateway.routes.uploads import analysed, checked_text, exists, multipart, staged_image
 from gateway.staging import discard
 
 router = APIRouter(tags=["blocklist"])
@@ -29,11 +28,14 @@ router = APIRouter(tags=["blocklist"])
     responses=UNSUPPORTED_FILE,
 )
 async def block_a_file(
-    collection: CollectionName, request: Request, services: ServicesDep, caller: AdminCaller
+    collection: CollectionName,
+    request: Request,
+    services: ServicesDep,
+    session: SessionDep,
+    caller: AdminCallerOutsideTransaction,
 ) -> dict[str, Any]:
     """Block a picture given as a file (multipart `file` and `reason`); only its features are kept."""
-    with session_scope(services.database_url) as session:
-        visible_collection(session, caller, collection)
+    await run_in_threadpool(exists, services, caller, collection)
     form = await staged_image(request, services)
     try:
         assert form.file is not None
@@ -44,28 +46,27 @@ async def block_a_file(
         filename = form.file.filename
     finally:
         discard(form)
-    return await run_in_threadpool(_block, services, caller, collection, features, filename, reason)
+    return await run_in_threadpool(_block, session, caller, collection, features, filename, reason)
 
 
 def _block(
-    services: Services,
+    session: Session,
     caller: Caller,
     collection: str,
     features: Features,
     filename: str | None,
     reason: str,
 ) -> dict[str, Any]:
-    with session_scope(services.database_url) as session:
-        save_features(session, features)
-        row = block_file(
-            session,
-            visible_collection(session, caller, collection),
-            features,
-            filename,
-            reason,
-            caller,
-        )
-        return block_view(row)
+    save_features(session, features)
+    row = block_file(
+        session,
+        visible_collection(session, caller, collection),
+        features,
+        filename,
+        reason,
+        caller,
+    )
+    return block_view(row)
 
 
 @router.get("/collections/{collection}/blocklist")

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from dupgate.blocklist import block_image, block_view
 from dupgate.commit import delete_image
-from dupgate.db import session_scope
 from dupgate.events import iso
 from dupgate.keys import Caller
 from dupgate.locking import lock_collections
@@ -85,18 +84,17 @@ def get_content(
 
 
 @router.delete("/images/{image_id}", status_code=204)
-def delete(image_id: PathId, services: ServicesDep, caller: AdminCaller) -> None:
+def delete(
+    image_id: PathId, services: ServicesDep, session: SessionDep, caller: AdminCaller
+) -> None:
     """Remove an image (and the link records pointing at it) from storage, database and index.
 
     Its features are kept, so a blocked picture stays blocked after its image is deleted.
     """
-    with session_scope(services.database_url) as session:
-        lock_collections(session, [visible_image(session, caller, image_id).collection])
-        # Read again under the lock: a concurrent delete may have won.
-        session.expire_all()
-        obsolete = delete_image(session, visible_image(session, caller, image_id), caller.actor)
-    for key in obsolete:
-        services.store.delete(key)
+    lock_collections(session, [visible_image(session, caller, image_id).collection])
+    # Read again under the lock: a concurrent delete may have won.
+    session.expire_all()
+    delete_image(session, services.store, visible_image(session, caller, image_id), caller.actor)
 
 
 class BlockRequest(BaseModel):

@@ -2,12 +2,10 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from dupgate.events import record_event
-from dupgate.keys import ALL_TENANTS, Forbidden, create_key, key_view, visible_keys
-from dupgate.models import ApiKey
+from dupgate.keys import issue_key, key_view, revoke_key, visible_keys
 from gateway.deps import AdminCaller, SessionDep
 from gateway.fields import KEY_NAME_LENGTH, NO_NUL, PathId, Tenant, text
 
@@ -26,18 +24,8 @@ class KeyRequest(BaseModel):
 @router.post("/keys", status_code=201)
 def create(body: KeyRequest, session: SessionDep, caller: AdminCaller) -> dict[str, Any]:
     """Make a key; the key itself is in this answer only (it is stored hashed)."""
-    if body.tenant == ALL_TENANTS and not caller.all_tenants:
-        raise Forbidden("only a key over every tenant can make another one")
-    tenant = ALL_TENANTS if body.tenant == ALL_TENANTS else caller.tenant_for_new(body.tenant)
-    row, key = create_key(session, tenant, body.scopes, body.name)
-    record_event(
-        session,
-        "key.created",
-        tenant=tenant,
-        actor=caller.actor,
-        data={"key_id": row.id, "scopes": row.scopes, "name": row.name},
-    )
-    return {"id": row.id, "key": key, "tenant": tenant, "scopes": row.scopes}
+    row, key = issue_key(session, caller, body.tenant, body.scopes, body.name)
+    return {"id": row.id, "key": key, "tenant": row.tenant, "scopes": row.scopes}
 
 
 @router.get("/keys")
@@ -49,10 +37,4 @@ def list_keys(session: SessionDep, caller: AdminCaller) -> dict[str, Any]:
 @router.delete("/keys/{key_id}", status_code=204)
 def revoke(key_id: PathId, session: SessionDep, caller: AdminCaller) -> None:
     """Revoke a key: it stops working at once."""
-    row = session.get(ApiKey, key_id)
-    if row is None or not caller.sees(row.tenant):
-        raise HTTPException(404, f"no API key with id {key_id}")
-    record_event(
-        session, "key.deleted", tenant=row.tenant, actor=caller.actor, data={"key_id": row.id}
-    )
-    session.delete(row)
+    revoke_key(session, caller, key_id)

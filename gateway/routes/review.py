@@ -2,13 +2,11 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from dupgate.collections import visible_collection
-from dupgate.db import session_scope
-from dupgate.events import record_event
-from dupgate.not_duplicates import mark_not_duplicate
+from dupgate.not_duplicates import declare_not_duplicate
 from dupgate.review import Review, held_uploads, review_upload
 from dupgate.uploads import upload_view
 from gateway.deps import AdminCaller, ServicesDep, SessionDep
@@ -52,22 +50,22 @@ class ReviewRequest(BaseModel):
 
 @router.post("/uploads/{upload_id}/review", responses=CONFLICT)
 def review(
-    upload_id: PathId, body: ReviewRequest, services: ServicesDep, caller: AdminCaller
+    upload_id: PathId,
+    body: ReviewRequest,
+    services: ServicesDep,
+    session: SessionDep,
+    caller: AdminCaller,
 ) -> dict[str, Any]:
     """Complete a held upload: accept, link, overwrite or reject, through the same commit path."""
-    with session_scope(services.database_url) as session:
-        visible_upload(session, caller, upload_id)
-        obsolete = review_upload(
-            session,
-            services.store,
-            upload_id,
-            Review(body.action, body.image_id, body.not_duplicate),
-            caller,
-        )
-        view = upload_view(visible_upload(session, caller, upload_id))
-    for key in obsolete:
-        services.store.delete(key)
-    return view
+    visible_upload(session, caller, upload_id)
+    review_upload(
+        session,
+        services.store,
+        upload_id,
+        Review(body.action, body.image_id, body.not_duplicate),
+        caller,
+    )
+    return upload_view(visible_upload(session, caller, upload_id))
 
 
 class NotDuplicateRequest(BaseModel):
@@ -82,19 +80,5 @@ def not_duplicate(
     """Say two images are not duplicates: their pictures are never flagged against each other
     again, in uploads or scans."""
     a, b = (visible_image(session, caller, i) for i in body.image_ids)
-    tenant = visible_collection(session, caller, a.collection).tenant
-    if visible_collection(session, caller, b.collection).tenant != tenant:
-        raise HTTPException(422, "the two images belong to different tenants")
-    if a.sha256 == b.sha256:
-        raise HTTPException(422, "the two images have identical bytes: they are duplicates")
-    created = mark_not_duplicate(session, tenant, a.sha256, b.sha256, caller.actor)
-    if created:
-        record_event(
-            session,
-            "images.not_duplicate",
-            tenant=tenant,
-            actor=caller.actor,
-            collection=a.collection,
-            data={"image_ids": [a.id, b.id]},
-        )
+    created = declare_not_duplicate(session, caller, a, b)
     return {"image_ids": [a.id, b.id], "created": created}

@@ -3,34 +3,30 @@ background, with its groups as JSON and as an HTML report, and resolving a group
 
 import logging
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi import Path as FastAPIPath
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dupgate.analysis.preview import preview_key
 from dupgate.collections import visible_collection
-from dupgate.db import session_scope
 from dupgate.keys import Caller
-from dupgate.models import Image, Scan
+from dupgate.models import Scan
 from dupgate.scans.jobs import (
+    collection_scans,
     create_scan,
     duplicates_of,
-    engine_group,
     group_views,
     scan_groups,
     scan_view,
 )
-from dupgate.scans.report import render_report
+from dupgate.scans.report_page import report_page
 from dupgate.scans.resolve import resolve_group
-from dupgate.scans.scope import ScanFilter, stored_scan_image
-from dupgate.services import Services
-from dupgate.storage import BlobNotFound
+from dupgate.scans.scope import ScanFilter
+from dupgate.unit_of_work import after_commit
 from gateway.deps import AdminCaller, ReadCaller, ServicesDep, SessionDep
 from gateway.errors import CONFLICT
 from gateway.fields import (
@@ -48,9 +44,6 @@ from gateway.routes.images import visible_image
 
 router = APIRouter(tags=["scans"])
 log = logging.getLogger(__name__)
-
-# Groups per page of the HTML report: its thumbnails are the previews stored at analysis.
-REPORT_PAGE = 200
 
 
 @router.get("/images/{image_id}/duplicates")
@@ -110,22 +103,20 @@ def start_scan(
     collection: CollectionName,
     body: ScanRequest,
     response: Response,
-    services: ServicesDep,
+    session: SessionDep,
     caller: AdminCaller,
 ) -> dict[str, Any]:
     """Scan the collection (or the part the filters keep) for duplicates in the background."""
-    with session_scope(services.database_url) as session:
-        scan = create_scan(
-            session,
-            visible_collection(session, caller, collection),
-            body.threshold,
-            ScanFilter.from_json(body.filters.model_dump(mode="json", exclude_none=True)),
-            caller,
-        )
-        view = scan_view(scan)
-    _enqueue(scan.id)
+    scan = create_scan(
+        session,
+        visible_collection(session, caller, collection),
+        body.threshold,
+        ScanFilter.from_json(body.filters.model_dump(mode="json", exclude_none=True)),
+        caller,
+    )
+    after_commit(session, partial(_enqueue, scan.id))
     response.headers["Location"] = f"/v1/scans/{scan.id}"
-    return view
+    return scan_view(scan)
 
 
 def _enqueue(scan_id: str) -> None:
@@ -145,10 +136,7 @@ def list_scans(
 ) -> dict[str, Any]:
     """The collection's scans, newest first."""
     visible_collection(session, caller, collection)
-    scans = session.scalars(
-        select(Scan).where(Scan.collection == collection).order_by(Scan.created_at.desc())
-    )
-    return {"scans": [scan_view(s) for s in scans]}
+    return {"scans": [scan_view(s) for s in collection_scans(session, collection)]}
 
 
 def visible_scan(session: Session, caller: Caller, scan_id: str) -> Scan:
@@ -194,57 +182,18 @@ def get_groups(
 
 
 @router.get("/scans/{scan_id}/report.html", response_class=HTMLResponse, responses=CONFLICT)
-async def report(
+def report(
     scan_id: PathId,
     services: ServicesDep,
+    session: SessionDep,
     caller: ReadCaller,
     page: Annotated[int, Query(ge=1, le=MAX_COUNT)] = 1,
 ) -> HTMLResponse:
     """The groups as a self-contained HTML page (thumbnails inside) that reads offline."""
-    return HTMLResponse(await run_in_threadpool(_report, services, caller, scan_id, page))
-
-
-def _report(services: Services, caller: Caller, scan_id: str, page: int) -> str:
-    with session_scope(services.database_url) as session:
-        scan = finished_scan(session, caller, scan_id)
-        groups = scan_groups(session, scan.id, (page - 1) * REPORT_PAGE, REPORT_PAGE)
-        engine_groups = [engine_group(g) for g in groups]
-        ids = {key for g in groups for key in g.images}
-        rows = {r.id: r for r in session.scalars(select(Image).where(Image.id.in_(ids)))}
-        images = {i: stored_scan_image(session, r) for i, r in rows.items()}
-        blobs = {i: r.blob_key for i, r in rows.items() if r.blob_key}
-        captions = {i: f"external id {r.external_id}" for i, r in rows.items() if r.external_id}
-        pages = max(1, -(-scan.groups // REPORT_PAGE))
-        summary = (
-            f"Collection {scan.collection}: {scan.groups} groups among {scan.total} images at "
-            f"threshold {scan.threshold:.2f}; page {page} of {pages}. "
-            f"Scan {scan.id}, finished {scan.finished_at:%Y-%m-%d %H:%M} UTC."
-        )
-
-    missing: list[tuple[str, str]] = []
-
-    def thumbnail(key: str) -> bytes | None:
-        # The preview stored at analysis; images analysed before previews existed get one
-        # from a worker, for the next load of the page. Never a decode here.
-        if key not in blobs:
-            return None
-        try:
-            return services.store.get(preview_key(rows[key].sha256))
-        except BlobNotFound:
-            missing.append((blobs[key], rows[key].sha256))
-            return None
-
-    page_html = render_report(
-        engine_groups,
-        images,
-        thumbnail,
-        captions=captions,
-        title=f"dupgate: duplicates in {scan.collection}",
-        summary=summary,
-    )
-    if missing:
-        _make_previews(missing)
-    return page_html
+    found = report_page(session, services.store, finished_scan(session, caller, scan_id), page)
+    if found.missing_previews:
+        _make_previews(found.missing_previews)
+    return HTMLResponse(found.html)
 
 
 def _make_previews(missing: list[tuple[str, str]]) -> None:
@@ -270,12 +219,9 @@ def resolve(
     number: Annotated[int, FastAPIPath(ge=1, le=MAX_COUNT)],
     body: ResolveRequest,
     services: ServicesDep,
+    session: SessionDep,
     caller: AdminCaller,
 ) -> dict[str, Any]:
     """Keep one image of the group; link the others to it or delete them (audited as uploads are)."""
-    with session_scope(services.database_url) as session:
-        scan = visible_scan(session, caller, scan_id)
-        resolution, obsolete = resolve_group(session, scan, number, body.keep, body.action, caller)
-    for key in obsolete:
-        services.store.delete(key)
-    return resolution
+    scan = visible_scan(session, caller, scan_id)
+    return resolve_group(session, services.store, scan, number, body.keep, body.action, caller)

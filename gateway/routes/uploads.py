@@ -6,6 +6,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
@@ -17,13 +18,14 @@ from sqlalchemy.orm import Session
 from dupgate.analysis import Features, InvalidImage
 from dupgate.analysis.features import ANALYSIS_VERSION
 from dupgate.collections import visible_collection
-from dupgate.db import read_only_session, session_scope
+from dupgate.db import read_scope
 from dupgate.formats import sniff
 from dupgate.keys import Caller, Forbidden
 from dupgate.models import Collection, Upload
 from dupgate.notify import DecisionWaiters, TooManyWaiters, redis_url
 from dupgate.remote_analysis import AnalysisUnavailable, new_request_id, receive_answer
 from dupgate.services import Services
+from dupgate.unit_of_work import after_commit
 from dupgate.uploads import (
     NewUpload,
     create_upload,
@@ -33,7 +35,13 @@ from dupgate.uploads import (
     stored_features,
     upload_view,
 )
-from gateway.deps import CallerDep, ReadCaller, ServicesDep, require_broker
+from gateway.deps import (
+    CallerOutsideTransaction,
+    ReadCaller,
+    ServicesDep,
+    SessionDep,
+    require_broker,
+)
 from gateway.errors import CONFLICT, UNSUPPORTED_FILE
 from gateway.fields import (
     EXTERNAL_ID_LENGTH,
@@ -92,9 +100,11 @@ async def staged_image(request: Request, services: Services) -> StagedForm:
     return form
 
 
-def _exists(services: Services, caller: Caller, collection: str) -> None:
-    with session_scope(services.database_url) as session:
-        visible_collection(session, caller, collection)
+def exists(services: Services, caller: Caller, collection: str) -> None:
+    """404 unless the caller sees the collection: asked before a body is read, so a wrong name
+    costs no upload, and in a snapshot, so no lock is held while the body streams."""
+    with read_scope(services.database_url) as snapshot:
+        visible_collection(snapshot, caller, collection)
 
 
 def multipart(*fields: str) -> dict[str, Any]:
@@ -124,11 +134,12 @@ async def post_image(
     request: Request,
     response: Response,
     services: ServicesDep,
+    session: SessionDep,
     caller: RateLimitedUploadCaller,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Stage the image, record a queued upload and enqueue its analysis; answers at once."""
-    await run_in_threadpool(_exists, services, caller, collection)
+    await run_in_threadpool(exists, services, caller, collection)
     # Refuse (503) rather than accept what no worker could be told about for a while; an
     # upload accepted just before the broker goes is enqueued by the workers' sweep.
     await run_in_threadpool(require_broker, services)
@@ -151,34 +162,35 @@ async def post_image(
             idempotency_key=idempotency_key,
             key_id=caller.key_id,
         )
-        upload, created = await run_in_threadpool(_record, services, form, upload_id, new)
+        upload, created = await run_in_threadpool(_record, services, session, form, upload_id, new)
     finally:
         discard(form)
-    if created:
-        await run_in_threadpool(_enqueue, upload.id)
     response.headers["Location"] = f"/v1/uploads/{upload.id}"
     return {"upload_id": upload.id, "status": upload.status}
 
 
 def _record(
-    services: Services, form: StagedForm, upload_id: str, new: NewUpload
+    services: Services, session: Session, form: StagedForm, upload_id: str, new: NewUpload
 ) -> tuple[Upload, bool]:
+    """Stage the bytes, then record the upload in the request's transaction; its analysis is
+    enqueued once that has committed."""
     assert form.file is not None
     with form.file.path.open("rb") as f:
         services.store.put(new.staging_key, iter(lambda: f.read(1 << 20), b""))
     try:
         try:
-            with session_scope(services.database_url) as session:
-                upload, created = create_upload(session, upload_id, new)
+            upload, created = create_upload(session, upload_id, new)
         except IntegrityError:
             # The same Idempotency-Key arrived twice at once and the other request inserted
             # first: this one now finds that upload.
-            with session_scope(services.database_url) as session:
-                upload, created = create_upload(session, upload_id, new)
+            session.rollback()
+            upload, created = create_upload(session, upload_id, new)
     except BaseException:
         services.store.delete(new.staging_key)
         raise
-    if not created:
+    if created:
+        after_commit(session, partial(_enqueue, upload.id))
+    else:
         services.store.delete(new.staging_key)
     return upload, created
 
@@ -198,7 +210,7 @@ def _enqueue(upload_id: str) -> None:
 async def get_upload(
     upload_id: PathId,
     services: ServicesDep,
-    caller: CallerDep,
+    caller: CallerOutsideTransaction,
     wait: Annotated[float, Query(ge=0, le=30, description="seconds to wait for a decision")] = 0,
 ) -> dict[str, Any]:
     """The upload's status and, once decided, its decision; `?wait=` long-polls.
@@ -292,15 +304,12 @@ class _ReadUpload:
 
 
 def _load_upload(services: Services, upload_id: str) -> _ReadUpload | None:
-    session = read_only_session(services.database_url)
-    try:
-        found = _with_tenant(session, upload_id)
+    with read_scope(services.database_url) as snapshot:
+        found = _with_tenant(snapshot, upload_id)
         if found is None:
             return None
         upload, tenant = found
         return _ReadUpload(tenant, upload.key_id, upload_view(upload))
-    finally:
-        session.close()
 
 
 def _shown(caller: Caller, upload_id: str, found: _ReadUpload | None) -> dict[str, Any]:
@@ -317,12 +326,11 @@ def _read_upload(services: Services, caller: Caller, upload_id: str) -> dict[str
 
 @router.get("/uploads/{upload_id}/content")
 def get_upload_content(
-    upload_id: PathId, services: ServicesDep, caller: ReadCaller
+    upload_id: PathId, services: ServicesDep, session: SessionDep, caller: ReadCaller
 ) -> StreamingResponse:
     """The bytes of an upload that is not committed yet, e.g. one held for review."""
-    with session_scope(services.database_url) as session:
-        upload = visible_upload(session, caller, upload_id)
-        key = upload.staging_key
+    upload = visible_upload(session, caller, upload_id)
+    key = upload.staging_key
     if key is None:
         raise HTTPException(
             404,
@@ -342,7 +350,7 @@ async def check_image(
     caller: RateLimitedUploadCaller,
 ) -> dict[str, Any]:
     """Analyse and match an image without committing anything: the same code as the worker."""
-    await run_in_threadpool(_exists, services, caller, collection)
+    await run_in_threadpool(exists, services, caller, collection)
     form = await staged_image(request, services)
     try:
         assert form.file is not None
@@ -374,9 +382,9 @@ async def analysed(services: Services, staged: StagedFile, collection: str) -> F
 
 def _stored_features(services: Services, sha256: str, collection: str) -> Features | None:
     """Reused only within the tenant: another tenant's bytes must not answer faster."""
-    with session_scope(services.database_url) as session:
-        tenant = session.get_one(Collection, collection).tenant
-        return stored_features(session, sha256, ANALYSIS_VERSION, tenant=tenant)
+    with read_scope(services.database_url) as snapshot:
+        tenant = snapshot.get_one(Collection, collection).tenant
+        return stored_features(snapshot, sha256, ANALYSIS_VERSION, tenant=tenant)
 
 
 def _stage_for_workers(services: Services, staged: StagedFile, key: str) -> None:
@@ -395,11 +403,12 @@ def _enqueue_analysis(request_id: str, key: str, timeout: float) -> None:
 
 
 def _check(services: Services, collection: str, features: Features) -> dict[str, Any]:
-    with session_scope(services.database_url) as session:
+    # /check commits nothing: it reads in snapshots, and none is open while a worker analyses.
+    with read_scope(services.database_url) as snapshot:
         found = find_duplicates(
-            session, services.registry, session.get_one(Collection, collection), features
+            snapshot, services.registry, snapshot.get_one(Collection, collection), features
         )
-        described = describe_matches(session, found.matches)
+        described = describe_matches(snapshot, found.matches)
     best = found.matches[0] if found.matches else None
     view: dict[str, Any] = {
         "tier": best.tier if best else "unique",

@@ -31,7 +31,7 @@ def upload(
     return process(database_url, store, embedder, IndexRegistry(), upload_id)
 
 
-def delete_as_the_api_does(database_url: str, image_id: str) -> None:
+def delete_as_the_api_does(database_url: str, store: LocalBlobStore, image_id: str) -> None:
     with session_scope(database_url) as s:
         image = s.get(Image, image_id)
         assert image is not None
@@ -39,7 +39,7 @@ def delete_as_the_api_does(database_url: str, image_id: str) -> None:
         s.expire_all()
         image = s.get(Image, image_id)
         if image is not None:
-            delete_image(s, image, "test")
+            delete_image(s, store, image, "test")
 
 
 def link_as_a_reviewer_does(database_url: str, store: LocalBlobStore, upload_id: str) -> None:
@@ -79,7 +79,7 @@ def test_linking_a_held_upload_while_its_target_is_deleted_leaves_no_dangling_li
 
         threads = [
             threading.Thread(
-                target=run, args=(partial(delete_as_the_api_does, database_url, image_id),)
+                target=run, args=(partial(delete_as_the_api_does, database_url, store, image_id),)
             ),
             threading.Thread(
                 target=run, args=(partial(link_as_a_reviewer_does, database_url, store, held.id),)

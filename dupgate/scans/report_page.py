@@ -1,0 +1,61 @@
+"""A page of a stored scan's HTML report: its groups with the previews stored at analysis."""
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dupgate.analysis.preview import preview_key
+from dupgate.models import Image, Scan
+from dupgate.scans.jobs import engine_group, scan_groups
+from dupgate.scans.report import render_report
+from dupgate.scans.scope import stored_scan_image
+from dupgate.storage import BlobNotFound, BlobStore
+
+# Groups per page: each carries its thumbnails inside the page.
+REPORT_PAGE = 200
+
+
+@dataclass
+class ReportPage:
+    """The page, and the images (blob key, sha256) whose stored preview was missing."""
+
+    html: str
+    missing_previews: list[tuple[str, str]] = field(default_factory=list)
+
+
+def report_page(session: Session, store: BlobStore, scan: Scan, page: int) -> ReportPage:
+    """Page `page` (from 1) of a finished scan's report; never decodes an image."""
+    groups = scan_groups(session, scan.id, (page - 1) * REPORT_PAGE, REPORT_PAGE)
+    ids = {key for g in groups for key in g.images}
+    rows = {r.id: r for r in session.scalars(select(Image).where(Image.id.in_(ids)))}
+    pages = max(1, -(-scan.groups // REPORT_PAGE))
+    assert scan.finished_at is not None, "only a finished scan has a report"
+    summary = (
+        f"Collection {scan.collection}: {scan.groups} groups among {scan.total} images at "
+        f"threshold {scan.threshold:.2f}; page {page} of {pages}. "
+        f"Scan {scan.id}, finished {scan.finished_at:%Y-%m-%d %H:%M} UTC."
+    )
+    result = ReportPage("")
+
+    def thumbnail(key: str) -> bytes | None:
+        # Images analysed before previews existed have none: the caller may have them made,
+        # for the next load of the page.
+        row = rows.get(key)
+        if row is None or not row.blob_key:
+            return None
+        try:
+            return store.get(preview_key(row.sha256))
+        except BlobNotFound:
+            result.missing_previews.append((row.blob_key, row.sha256))
+            return None
+
+    result.html = render_report(
+        [engine_group(g) for g in groups],
+        {i: stored_scan_image(session, r) for i, r in rows.items()},
+        thumbnail,
+        captions={i: f"external id {r.external_id}" for i, r in rows.items() if r.external_id},
+        title=f"dupgate: duplicates in {scan.collection}",
+        summary=summary,
+    )
+    return result
