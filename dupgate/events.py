@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # keys record their own events: importing Caller at run time 
 log = logging.getLogger(__name__)
 
 SYSTEM = "system"
-_callbacks: list[Callable[[], None]] = []
+_callbacks: list[Callable[[], object]] = []
 _decided_callbacks: list[Callable[[list[str]], None]] = []
 # Events that end (or change) an upload's decision, which long-polls wait for.
 DECISION_EVENTS = ("upload.decided", "upload.failed", "upload.reviewed")
@@ -164,7 +164,7 @@ def list_events(
     return list(session.scalars(query))
 
 
-def on_webhooks_due(callback: Callable[[], None]) -> None:
+def on_webhooks_due(callback: Callable[[], object]) -> None:
     """Call `callback` after each commit that created webhook deliveries (e.g. to enqueue them)."""
     if callback not in _callbacks:
         _callbacks.append(callback)

@@ -13,11 +13,8 @@ kept. A lease on the delivery being sent keeps two workers from sending a stream
 once; a worker that dies mid-send leaves a lease that expires.
 """
 
-import hashlib
-import hmac
 import json
 import random
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -25,16 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from dupgate.events import event_view, iso, mark_webhooks_due, record_event
 from dupgate.keys import Caller
 from dupgate.models import Event, Webhook, WebhookAttempt, WebhookDelivery, utcnow
+from dupgate.webhook_http import SIGNATURE_HEADER, Attempt, sign
 from dupgate.webhook_targets import Network, RefusedTarget, resolve
 
-SIGNATURE_HEADER = "X-Dupgate-Signature"
 MIN_SECRET_LENGTH = 16
 # Longer than the request timeout, so a live sender never loses its lease mid-request.
 LEASE = timedelta(seconds=120)
@@ -63,20 +59,6 @@ class RetryPolicy:
         exponential = self.base_seconds * 2 ** min(attempts - 1, 40)
         capped = min(self.max_interval_seconds, exponential)
         return timedelta(seconds=capped * (0.5 + rng()))
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """What one HTTP request of a delivery came back with."""
-
-    status_code: int | None
-    latency_ms: float
-    # A short class, never the receiver's words: "timeout", "connection_refused", "http_500"…
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 Sender = Callable[[str, dict[str, str], bytes], Attempt]
@@ -172,82 +154,6 @@ def webhook_view(hook: Webhook) -> dict[str, Any]:
         "created_by": hook.created_by,
         "created_at": iso(hook.created_at),
     }
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The X-Dupgate-Signature value for a body sent at `timestamp` (unix seconds)."""
-    message = str(timestamp).encode() + b"." + body
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
-def verify(
-    secret: str, header: str, body: bytes, *, tolerance: int = 300, now: float | None = None
-) -> bool:
-    """Whether a signature header is valid for the body and recent (what a receiver checks)."""
-    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
-    try:
-        timestamp = int(fields["t"])
-    except (KeyError, ValueError):
-        return False
-    if abs((time.time() if now is None else now) - timestamp) > tolerance:
-        return False
-    expected = sign(secret, timestamp, body).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, fields.get("v1", ""))
-
-
-def post(
-    url: str,
-    headers: dict[str, str],
-    body: bytes,
-    timeout: float = 10.0,
-    allowed: Sequence[Network] = (),
-) -> Attempt:
-    """Send one delivery over HTTP; any answer but 2xx, and any error, is a failure.
-
-    The host is resolved and checked here, at connect time, and the request goes to the checked
-    address. Nothing of the answer but its status is kept: a tenant must not read back what an
-    endpoint says, nor learn more of a network than whether a delivery arrived.
-    """
-    started = time.perf_counter()
-    try:
-        target = resolve(url, allowed)
-    except RefusedTarget as e:
-        return Attempt(None, (time.perf_counter() - started) * 1000, e.error_class)
-    extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else {}
-    try:
-        # No proxies from the environment and no redirects: only the checked address is called.
-        with (
-            httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client,
-            client.stream(
-                "POST",
-                target.url,
-                content=body,
-                headers={**headers, "Host": target.host},
-                extensions=extensions,
-            ) as response,
-        ):
-            status = response.status_code  # the body is never read
-    except httpx.HTTPError as e:
-        return Attempt(None, (time.perf_counter() - started) * 1000, error_class(e))
-    elapsed = (time.perf_counter() - started) * 1000
-    return Attempt(status, elapsed, None if 200 <= status < 300 else f"http_{status}")
-
-
-def error_class(e: httpx.HTTPError) -> str:
-    """A short name for what went wrong with a request, without the details."""
-    if isinstance(e, httpx.TimeoutException):
-        return "timeout"
-    if isinstance(e, httpx.ConnectError):
-        text = str(e).lower()
-        if "refused" in text:
-            return "connection_refused"
-        if "ssl" in text or "certificate" in text or "tls" in text:
-            return "tls_error"
-        return "connection_error"
-    if isinstance(e, httpx.RemoteProtocolError | httpx.LocalProtocolError):
-        return "protocol_error"
-    return "request_error"
 
 
 def due_streams(session: Session, now: datetime | None = None) -> list[tuple[str, str]]:

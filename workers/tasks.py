@@ -27,7 +27,8 @@ from dupgate.settings import get_settings
 from dupgate.storage import BlobNotFound
 from dupgate.transient import is_transient, retry_transient
 from dupgate.uploads import release_upload, requeue_lost_uploads
-from dupgate.webhooks import RetryPolicy, deliver_stream, due_streams, post
+from dupgate.webhook_http import post
+from dupgate.webhooks import RetryPolicy, deliver_stream, due_streams
 from workers.app import app
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,9 @@ import pytest
 
 from dupgate.db import session_scope
 from dupgate.keys import BOOTSTRAP
+from dupgate.webhook_http import post
 from dupgate.webhook_targets import RefusedTarget, parse_networks, resolve
-from dupgate.webhooks import InvalidWebhook, create_webhook, post
+from dupgate.webhooks import InvalidWebhook, create_webhook
 from tests.receiver import LOCAL, SECRET, receiver
 
 INTERNAL = [

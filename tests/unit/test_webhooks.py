@@ -17,6 +17,7 @@ from dupgate.db import session_scope
 from dupgate.events import record_event, subscribed
 from dupgate.keys import BOOTSTRAP
 from dupgate.models import Webhook, WebhookDelivery, utcnow
+from dupgate.webhook_http import post, sign, verify
 from dupgate.webhooks import (
     RetryPolicy,
     create_webhook,
@@ -24,9 +25,6 @@ from dupgate.webhooks import (
     deliver_stream,
     deliveries,
     due_streams,
-    post,
-    sign,
-    verify,
 )
 from tests.receiver import LOCAL, SECRET, receiver, signature_verifies
 
