@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 SYSTEM = "system"
 _WEBHOOKS_DUE = "dupgate.webhooks_due"
 _UPLOADS_DECIDED = "dupgate.uploads_decided"
-_callbacks: list[Callable[[], None]] = []
+_callbacks: list[Callable[[], object]] = []
 _decided_callbacks: list[Callable[[list[str]], None]] = []
 # Events that end (or change) an upload's decision, which long-polls wait for.
 DECISION_EVENTS = ("upload.decided", "upload.failed", "upload.reviewed")
@@ -135,7 +135,7 @@ def list_events(
     return list(session.scalars(query))
 
 
-def on_webhooks_due(callback: Callable[[], None]) -> None:
+def on_webhooks_due(callback: Callable[[], object]) -> None:
     """Call `callback` after each commit that created webhook deliveries (e.g. to enqueue them)."""
     if callback not in _callbacks:
         _callbacks.append(callback)

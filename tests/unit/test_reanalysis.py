@@ -51,7 +51,7 @@ def test_reanalyze_restores_local_features_and_tells_the_index(
         assert stale_pictures(s) == [(original.sha256, s.scalars(select(Image.blob_key)).one())]
         changes_before = len(s.scalars(select(IndexChange)).all())
 
-    done = []
+    done: list[int] = []
     result = reanalyze(transaction, store, embedder, max_pixels=64_000_000, progress=done.append)
 
     assert (result.done, result.failed, done) == (1, 0, [1])

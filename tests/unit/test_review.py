@@ -65,6 +65,7 @@ def test_linking_a_held_upload_while_its_target_is_deleted_leaves_no_dangling_li
     errors: list[BaseException] = []
     for _ in range(TRIALS):
         image_id = upload(database_url, store, embedder, "catalog", original).image_id
+        assert image_id is not None
         held = upload(database_url, store, embedder, "shop", copy)
         assert (held.action, held.matches[0]["image_id"]) == ("held", image_id)
 
