@@ -10,12 +10,12 @@ from dupgate.analysis import Embedder, load_embedder
 from dupgate.collections import PolicyChange, put_collection
 from dupgate.commit import delete_image
 from dupgate.db import session_scope
+from dupgate.index_registry import IndexRegistry
 from dupgate.keys import BOOTSTRAP
 from dupgate.locking import lock_collections
 from dupgate.models import Image, Upload
 from dupgate.review import Review, review_upload
 from dupgate.storage import LocalBlobStore
-from index.registry import IndexRegistry
 from tests.conftest import photo
 from tests.images import resized_jpeg
 from tests.unit.test_upload_pipeline import process, stage

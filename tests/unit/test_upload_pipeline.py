@@ -12,6 +12,7 @@ import pytest
 from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, analyze, load_embedder
 from dupgate.collections import PolicyChange, put_collection
 from dupgate.db import session_scope
+from dupgate.index_registry import IndexRegistry
 from dupgate.keys import BOOTSTRAP
 from dupgate.models import Image, ImageFeatures, IndexChange, Upload
 from dupgate.pipeline import run_upload
@@ -26,7 +27,6 @@ from dupgate.uploads import (
     save_features,
     stored_features,
 )
-from index.registry import IndexRegistry
 from tests.conftest import photo
 from tests.images import resized_jpeg
 
