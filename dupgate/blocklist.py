@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
 from dupgate.events import iso, record_event
+from dupgate.index_registry import IndexRegistry
 from dupgate.keys import Caller
 from dupgate.matching.find import find_matches
 from dupgate.models import BlockedImage, Collection, Image, IndexChange
 from dupgate.policy import BlockedMatch, Policy
-from index.registry import IndexRegistry
 
 
 class InvalidBlock(ValueError):

@@ -14,8 +14,7 @@ import typer
 from dupgate import embedded_redis
 from dupgate.db import NotMigrated, check_migrated, migrate, session_scope
 from dupgate.keys import ALL_TENANTS, DEFAULT_TENANT, OPERATOR, InvalidKeyRequest, issue_key
-from dupgate.settings import Settings, get_settings
-from workers import QUEUES
+from dupgate.settings import QUEUES, Settings, get_settings
 
 app = typer.Typer(help="dupgate: an ingestion gatekeeper for images.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)

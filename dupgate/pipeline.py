@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, InvalidImage, analyze
 from dupgate.analysis.preview import preview_key
+from dupgate.index_registry import IndexRegistry
 from dupgate.models import Collection, Upload
 from dupgate.storage import BlobStore
 from dupgate.transient import is_transient
@@ -26,7 +27,6 @@ from dupgate.uploads import (
     save_features,
     stored_features,
 )
-from index.registry import IndexRegistry
 
 log = logging.getLogger(__name__)
 

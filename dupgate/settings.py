@@ -9,6 +9,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dupgate.webhook_targets import Network, parse_networks
 
+# The queues a worker consumes unless told otherwise (`dupgate worker --queues`): uploads run
+# on Celery's default queue, webhook deliveries, scans and the gateway's analyses (/check,
+# blocked files: a person waits for them) on their own (routes in workers/app.py).
+QUEUES = ("celery", "webhooks", "scans", "analyses")
+
 
 class Settings(BaseSettings):
     """Typed settings; every field is read from `DUPGATE_<NAME>`."""

@@ -19,13 +19,13 @@ from dupgate.blocklist import blocked_match
 from dupgate.collections import get_collection, policy_of
 from dupgate.commit import commit_decision
 from dupgate.events import SYSTEM, iso, record_event
+from dupgate.index_registry import IndexRegistry
 from dupgate.locking import lock_with_checked
 from dupgate.matching.find import Match, find_matches
 from dupgate.models import BlockedImage, Collection, Image, ImageFeatures, Upload, utcnow
 from dupgate.not_duplicates import not_duplicates_of
 from dupgate.policy import BlockedMatch, decide, invalid_image
 from dupgate.storage import BlobStore
-from index.registry import IndexRegistry
 
 
 class IdempotencyConflict(ValueError):

@@ -55,7 +55,7 @@ async def take_token(url: str, bucket: str, per_second: float, burst: int) -> No
             url, socket_timeout=2, socket_connect_timeout=2
         )
     try:
-        allowed, wait = await client.eval(  # type: ignore[misc]
+        allowed, wait = await client.eval(
             TOKEN_BUCKET, 1, f"dupgate:rate:{bucket}", per_second, burst
         )
     except redis.RedisError:

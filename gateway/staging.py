@@ -1,9 +1,13 @@
 """Streams a multipart upload to disk while hashing it, refusing it once it passes the limit.
 
-Starlette's form parser would spool the whole body before the route runs; this parser reads the
-request stream chunk by chunk, so a body over the size limit is refused after `limit` bytes.
-The whole body's budget and read timeouts are gateway.limits'; here, the form's shape: one
-`file` part, few small text fields, each named once.
+Starlette's form parser would spool the whole body before the route runs; here python-multipart's
+streaming `MultipartParser` is fed the request stream chunk by chunk, so a body over the size
+limit is refused after `limit` bytes. The parser splits the parts and bounds their headers (count
+and line length); its callbacks below hold the form's shape: one `file` part, hashed and written
+to disk as it arrives, and few small text fields, each named once. (Its higher-level `FormParser`
+would not do: it offers no per-chunk hook to hash the file or refuse it at the limit while it
+streams, and it bounds neither the number nor the size of a multipart form's parts.) The whole
+body's budget and read timeouts are gateway.limits'.
 """
 
 import hashlib
@@ -22,8 +26,10 @@ from gateway.limits import FORM_OVERHEAD_BYTES, BodyTooLarge
 MAX_FIELD_BYTES = 64 * 1024
 # The forms have a file and at most two text fields; a few more are tolerated, not thousands.
 MAX_PARTS = 16
-# One part header (a Content-Disposition with a file name) is short.
+# One part header line (a Content-Disposition with a file name) is short.
 MAX_HEADER_BYTES = 8 * 1024
+# A part has a Content-Disposition, perhaps a Content-Type; a few more are tolerated.
+MAX_PART_HEADERS = 8
 
 
 class BadForm(Exception):
@@ -83,15 +89,12 @@ async def stage_form(
         headers.clear()
         value.clear()
 
+    # The parser bounds each header line (max_header_size) and their number per part.
     def on_header_field(data: bytes, start: int, end: int) -> None:
         header_name.extend(data[start:end])
-        if len(header_name) > MAX_HEADER_BYTES:
-            raise BadForm("a part header of the form is too long")
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
         header_value.extend(data[start:end])
-        if len(header_value) > MAX_HEADER_BYTES:
-            raise BadForm("a part header of the form is too long")
 
     def on_header_end() -> None:
         headers[bytes(header_name).lower()] = bytes(header_value)
@@ -139,7 +142,7 @@ async def stage_form(
                 digest.hexdigest(),
                 size,
                 state.get("filename"),
-                bytes(head),  # type: ignore[arg-type]
+                bytes(head),
             )
             out = None
         elif name:
@@ -156,6 +159,8 @@ async def stage_form(
             "on_part_data": on_part_data,
             "on_part_end": on_part_end,
         },
+        max_header_count=MAX_PART_HEADERS,
+        max_header_size=MAX_HEADER_BYTES,
     )
     try:
         async for chunk in request.stream():

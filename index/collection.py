@@ -2,10 +2,10 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
-from dupgate.analysis import Features
 from index.embeddings import EmbeddingIndex
 from index.hashes import HashIndex
 
@@ -14,28 +14,50 @@ EMBEDDING_CANDIDATES = 20
 PHASH_CANDIDATE_DISTANCE = 12
 
 
+class Indexable(Protocol):
+    """What the index reads of the features it is given with each image."""
+
+    @property
+    def sha256(self) -> str: ...
+
+    @property
+    def phash(self) -> int: ...  # unsigned 64-bit perceptual hash
+
+    @property
+    def embedding(self) -> np.ndarray: ...  # (dim,) float32, L2-normalised
+
+    @property
+    def views(self) -> np.ndarray: ...  # (k, dim): more query vectors, k may be 0
+
+
+F = TypeVar("F", bound=Indexable)
+
+
 @dataclass(frozen=True)
-class Entry:
+class Entry(Generic[F]):
     """An indexed image."""
 
     image_id: str
-    features: Features
+    features: F
 
 
-class CollectionIndex:
-    """The images of one collection, as of the change with sequence number `last_seq`."""
+class CollectionIndex(Generic[F]):
+    """The images of one collection, as of the change with sequence number `last_seq`.
+
+    It keeps the features it is given and hands them back with the candidates it finds.
+    """
 
     def __init__(self, dim: int = 512) -> None:
         self.last_seq = 0
         self._embeddings = EmbeddingIndex(dim)
         self._hashes = HashIndex()
-        self._entries: dict[int, Entry] = {}
+        self._entries: dict[int, Entry[F]] = {}
         self._label_of: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(self, label: int, image_id: str, features: Features) -> None:
+    def add(self, label: int, image_id: str, features: F) -> None:
         """Index an image under a fresh integer label (hnswlib wants integers)."""
         self.remove(image_id)
         self._entries[label] = Entry(image_id, features)
@@ -52,7 +74,7 @@ class CollectionIndex:
         self._embeddings.remove(label)
         self._hashes.remove(label, entry.features.sha256)
 
-    def candidates(self, query: Features, k: int = EMBEDDING_CANDIDATES) -> list[Entry]:
+    def candidates(self, query: Indexable, k: int = EMBEDDING_CANDIDATES) -> list[Entry[F]]:
         """Images that may duplicate `query`: same bytes, close hashes, or the k nearest embeddings."""
         labels = self._hashes.same_bytes(query.sha256)
         labels |= self._hashes.near_phash(query.phash, PHASH_CANDIDATE_DISTANCE)
@@ -62,9 +84,7 @@ class CollectionIndex:
         labels |= set(self._embeddings.query(vectors, k))
         return [self._entries[label] for label in labels if label in self._entries]
 
-    def add_many(
-        self, images: Sequence[tuple[int, str, Features]], *, num_threads: int = -1
-    ) -> None:
+    def add_many(self, images: Sequence[tuple[int, str, F]], *, num_threads: int = -1) -> None:
         """Index many images at once, as `add` does each: (label, image_id, features) each."""
         for _, image_id, _ in images:
             self.remove(image_id)
@@ -84,7 +104,7 @@ class CollectionIndex:
         """The integer label an image is indexed under, or None."""
         return self._label_of.get(image_id)
 
-    def entry(self, label: int) -> Entry:
+    def entry(self, label: int) -> Entry[F]:
         """The indexed image with this label (KeyError if there is none)."""
         return self._entries[label]
 

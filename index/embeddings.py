@@ -235,4 +235,5 @@ def _scores(vectors: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """
     if len(vectors) <= _FEW_VECTORS:
         return np.stack([matrix @ vector for vector in vectors])
-    return vectors @ matrix.T
+    scores: np.ndarray = vectors @ matrix.T
+    return scores

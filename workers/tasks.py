@@ -185,7 +185,10 @@ def requeue_stale_scans() -> int:
 
 
 def _requeue(
-    find: Callable[[Session, timedelta], list[str]], seconds: int, task: Task, what: str
+    find: Callable[[Session, timedelta], list[str]],
+    seconds: int,
+    task: Task[[str], None],
+    what: str,
 ) -> int:
     with session_scope(get_services().database_url) as session:
         ids = find(session, timedelta(seconds=seconds))

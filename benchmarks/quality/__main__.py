@@ -98,8 +98,8 @@ def main(argv: list[str]) -> None:
     peers = m.compute_peer_hashes(all_paths, args.workers)
     feats = m.compute_dupgate_features(all_paths, embedder)
 
-    cat_feats = [feats[p] for p in labelled.catalog]
-    cat_peers = [peers[p] for p in labelled.catalog]
+    cat_feats = m.every_known((feats[p] for p in labelled.catalog), "catalog photos")
+    cat_peers = m.every_known((peers[p] for p in labelled.catalog), "catalog photos")
     q_feats = [feats[p] for p in query_paths]
     q_peers = [peers[p] for p in query_paths]
     outcomes = {
@@ -111,7 +111,7 @@ def main(argv: list[str]) -> None:
         k: summarise(queries, o, catalog_names, dupgate=k == "dupgate") for k, o in outcomes.items()
     }
 
-    pair_feats = [feats[p] for p in labelled.all_photos]
+    pair_feats = m.every_known((feats[p] for p in labelled.all_photos), "photos")
     margins = margin.distinct_pairs(pair_feats, [p.name for p in labelled.all_photos])
     thresholds = [
         recall_above(
@@ -252,7 +252,7 @@ def render(
     args, size, labelled, summaries, thresholds, sweep, margins, timings, sections, pdq_hashes,
     command, elapsed, n_timed, negatives,
 ) -> str:  # fmt: skip
-    klass_of = {}
+    klass_of: dict[str, str] = {}
     for q in labelled.queries:
         if q.klass != "fresh":
             klass_of.setdefault(q.edit, q.klass)

@@ -96,15 +96,15 @@ def split_pool(split: str) -> list[Path]:
     return perm[:half] if split == "calibration" else perm[half:]
 
 
-def evaluate(quick: bool, embedder: object, sheet_name: str, split: str) -> ClothingResult:
+def evaluate(quick: bool, embedder: dg.Embedder, sheet_name: str, split: str) -> ClothingResult:
     started = time.perf_counter()
     every = photos(quick, split)
     feats = m.compute_dupgate_features([ph.path for ph in every], embedder)
     kept = [ph for ph in every if feats[ph.path] is not None]
-    features = [feats[ph.path] for ph in kept]
+    features = m.every_known((feats[ph.path] for ph in kept), "clothing photos")
     scored = p.score_all_pairs(features)
     senders = np.array([ph.sender for ph in kept])
-    shas = np.array([f.sha256 for f in features])  # type: ignore[attr-defined]
+    shas = np.array([f.sha256 for f in features])
     same_bytes = shas[scored.i] == shas[scored.j]
     same_sender = senders[scored.i] == senders[scored.j]
     across = ~same_sender & ~same_bytes

@@ -3,7 +3,7 @@
 import hashlib
 
 from benchmarks.quality.paths import ROOT
-from dupgate.analysis import Embedder, InvalidImage, analyze, load_embedder
+from dupgate.analysis import Embedder, Features, InvalidImage, analyze, load_embedder
 from dupgate.analysis.decode import decode
 from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR, score, tier_of
 
@@ -11,6 +11,8 @@ __all__ = [
     "DEFAULT_EXACT",
     "DEFAULT_NEAR",
     "IMPLEMENTATION",
+    "Embedder",
+    "Features",
     "InvalidImage",
     "analyze",
     "load_embedder",

@@ -325,7 +325,7 @@ def apply(
     step = edit.steps[0]
     if step in ENCODING_STEPS:
         return _apply_encoding(step, source, rng)
-    img = Image.open(io.BytesIO(source))
+    img: Image.Image = Image.open(io.BytesIO(source))
     img.load()
     params = []
     for name in edit.steps:

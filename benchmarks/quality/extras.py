@@ -47,8 +47,8 @@ def run_section(
     peers = m.compute_peer_hashes(paths, workers)
     feats = m.compute_dupgate_features(paths, embedder)
     names = [p.name for p in catalog]
-    cat_peers = [peers[p] for p in catalog]
-    cat_feats = [feats[p] for p in catalog]
+    cat_peers = m.every_known((peers[p] for p in catalog), "catalog photos")
+    cat_feats = m.every_known((feats[p] for p in catalog), "catalog photos")
     outcomes = {
         "dupgate": m.match_dupgate(
             [feats[q.path] for q in queries], cat_feats, dg.DEFAULT_EXACT, dg.DEFAULT_NEAR

@@ -19,7 +19,7 @@ CHECK_PAIRS = 2000
 CHECK_TOLERANCE = 1e-4
 
 
-def directed_scores(features: Sequence[object]) -> np.ndarray:
+def directed_scores(features: Sequence[dg.Features]) -> np.ndarray:
     """(n, n) matrix: entry [a, b] is score(query=a, candidate=b).
 
     Unless verification or the exact rule raises it, score() is the best cosine of the query
@@ -29,7 +29,7 @@ def directed_scores(features: Sequence[object]) -> np.ndarray:
     is scored with score() itself.
     """
     best = directed_cosines(features)
-    verified = all(f.local is not None for f in features)  # type: ignore[attr-defined]
+    verified = all(f.local is not None for f in features)
     if verified:
         directed = VERIFIED_FLOOR * np.clip(best, 0.0, 0.999)
     else:
@@ -49,7 +49,7 @@ class Margin:
     check_pairs: int
 
 
-def distinct_pairs(features: Sequence[object], names: Sequence[str], top: int = 10) -> Margin:
+def distinct_pairs(features: Sequence[dg.Features], names: Sequence[str], top: int = 10) -> Margin:
     """Scores of all unordered pairs of distinct photos; either may arrive second."""
     directed = directed_scores(features)
     error, checked = check_against_score(features, directed)
@@ -63,7 +63,7 @@ def distinct_pairs(features: Sequence[object], names: Sequence[str], top: int = 
     return Margin(len(features), len(scores), scores, pairs, error, checked)
 
 
-def check_against_score(features: Sequence[object], directed: np.ndarray) -> tuple[float, int]:
+def check_against_score(features: Sequence[dg.Features], directed: np.ndarray) -> tuple[float, int]:
     """The largest difference from score() itself over random pairs plus the top-scoring ones."""
     n = len(features)
     rng = np.random.default_rng(0)

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
+from typing import TypeVar, cast
 
 import imagehash
 import numpy as np
@@ -140,7 +141,9 @@ def compute_peer_hashes(paths: Sequence[Path], workers: int) -> dict[Path, PeerH
     return {p: cache.get(keys[p]) for p in paths}  # type: ignore[misc]
 
 
-def compute_dupgate_features(paths: Sequence[Path], embedder: object) -> dict[Path, object]:
+def compute_dupgate_features(
+    paths: Sequence[Path], embedder: dg.Embedder
+) -> dict[Path, dg.Features | None]:
     """dupgate's Features of every path (None for bytes it refuses), from the cache or analysed."""
     cache = FeatureCache(f"dupgate-{dg.source_fingerprint()}")
     keys = {p: file_key(p) for p in paths}
@@ -154,7 +157,21 @@ def compute_dupgate_features(paths: Sequence[Path], embedder: object) -> dict[Pa
         if i % 200 == 199:
             cache.save()  # an interrupted run keeps most of its work
     cache.save()
-    return {p: cache.get(keys[p]) for p in paths}
+    # The cache holds what analyze() returned for each key: Features, or None.
+    return {p: cast("dg.Features | None", cache.get(keys[p])) for p in paths}
+
+
+T = TypeVar("T")
+
+
+def every_known(values: Iterable[T | None], what: str) -> list[T]:
+    """Values that must all be there (the catalog's features or hashes): a catalog photo that
+    could not be analysed would otherwise be silently matched as nothing."""
+    values = list(values)
+    known = [v for v in values if v is not None]
+    if len(known) != len(values):
+        raise ValueError(f"{len(values) - len(known)} {what} could not be analysed")
+    return known
 
 
 # --- matching a query against the catalog --------------------------------------------------------
@@ -208,15 +225,17 @@ def match_hashes(
     ]
 
 
-def match_sscd(queries: Iterable[object], catalog: Sequence[object]) -> list[Outcome]:
+def match_sscd(
+    queries: Iterable[dg.Features | None], catalog: Sequence[dg.Features]
+) -> list[Outcome]:
     """SSCD alone: the best cosine of the query's global embedding."""
-    table = np.stack([c.embedding for c in catalog])  # type: ignore[attr-defined]
+    table = np.stack([c.embedding for c in catalog])
     out = []
     for q in queries:
         if q is None:
             out.append(NO_ANSWER)
             continue
-        cos = table @ q.embedding  # type: ignore[attr-defined]
+        cos = table @ q.embedding
         best = int(np.argmax(cos))
         out.append(Outcome(best, float(cos[best]), bool(cos[best] >= SSCD_MIN_COSINE)))
     return out
@@ -225,26 +244,26 @@ def match_sscd(queries: Iterable[object], catalog: Sequence[object]) -> list[Out
 class DupgateCatalog:
     """The catalog as dupgate's gatekeeper sees it, with brute-force candidate generation."""
 
-    def __init__(self, catalog: Sequence[object]) -> None:
+    def __init__(self, catalog: Sequence[dg.Features]) -> None:
         self.features = list(catalog)
-        self.embeddings = np.stack([c.embedding for c in catalog]).astype(np.float32)  # type: ignore[attr-defined]
-        self.phashes = np.array([c.phash for c in catalog], dtype=np.uint64)  # type: ignore[attr-defined]
+        self.embeddings = np.stack([c.embedding for c in catalog]).astype(np.float32)
+        self.phashes = np.array([c.phash for c in catalog], dtype=np.uint64)
         self.by_sha: dict[str, list[int]] = {}
         for i, c in enumerate(catalog):
-            self.by_sha.setdefault(c.sha256, []).append(i)  # type: ignore[attr-defined]
+            self.by_sha.setdefault(c.sha256, []).append(i)
 
-    def candidates(self, query: object) -> set[int]:
+    def candidates(self, query: dg.Features) -> set[int]:
         """Top-k by the best of the query's embedding and views, close pHashes, same bytes."""
-        vectors = np.vstack([query.embedding[None], query.views])  # type: ignore[attr-defined]
+        vectors = np.vstack([query.embedding[None], query.views])
         best_sim = (vectors @ self.embeddings.T).max(axis=0)
         k = min(EMBEDDING_CANDIDATES, len(best_sim))
         found = set(np.argpartition(-best_sim, k - 1)[:k].tolist())
-        close = np.bitwise_count(self.phashes ^ np.uint64(query.phash)) <= PHASH_CANDIDATE_DISTANCE  # type: ignore[attr-defined]
+        close = np.bitwise_count(self.phashes ^ np.uint64(query.phash)) <= PHASH_CANDIDATE_DISTANCE
         found.update(np.flatnonzero(close).tolist())
-        found.update(self.by_sha.get(query.sha256, []))  # type: ignore[attr-defined]
+        found.update(self.by_sha.get(query.sha256, []))
         return found
 
-    def check(self, query: object | None, exact: float, near: float) -> Outcome:
+    def check(self, query: dg.Features | None, exact: float, near: float) -> Outcome:
         """The best-scoring candidate, and whether and how dupgate would flag it."""
         if query is None:
             return NO_ANSWER
@@ -258,7 +277,10 @@ class DupgateCatalog:
 
 
 def match_dupgate(
-    queries: Iterable[object | None], catalog: Sequence[object], exact: float, near: float
+    queries: Iterable[dg.Features | None],
+    catalog: Sequence[dg.Features],
+    exact: float,
+    near: float,
 ) -> list[Outcome]:
     index = DupgateCatalog(catalog)
     return [index.check(q, exact, near) for q in queries]

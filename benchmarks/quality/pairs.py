@@ -18,24 +18,24 @@ from benchmarks.quality import dupgate_api as dg
 COSINE_FLOOR = 0.2
 
 
-def directed_cosines(features: Sequence[object]) -> np.ndarray:
+def directed_cosines(features: Sequence[dg.Features]) -> np.ndarray:
     """(n, n) matrix: entry [a, b] is the best cosine of a (whole or a view) to b's whole."""
-    embeddings = np.stack([f.embedding for f in features]).astype(np.float32)  # type: ignore[attr-defined]
+    embeddings = np.stack([f.embedding for f in features]).astype(np.float32)
     best = embeddings @ embeddings.T
     for i, f in enumerate(features):
-        views = f.views.reshape(-1, embeddings.shape[1])  # type: ignore[attr-defined]
+        views = f.views.reshape(-1, embeddings.shape[1])
         if len(views):
             best[i] = np.maximum(best[i], (views @ embeddings.T).max(axis=0))
     return best
 
 
-def best_cosines(features: Sequence[object]) -> np.ndarray:
+def best_cosines(features: Sequence[dg.Features]) -> np.ndarray:
     """(n, n) symmetric matrix: the best cosine of either image (whole or a view) to the other."""
     best = directed_cosines(features)
     return np.maximum(best, best.T)
 
 
-def pair_score(a: object, b: object) -> float:
+def pair_score(a: dg.Features, b: dg.Features) -> float:
     """The larger of the two directions: either image may arrive second."""
     return max(dg.score(a, b), dg.score(b, a))
 
@@ -55,11 +55,11 @@ class ScoredPairs:
         return int(self.scored.sum())
 
 
-def score_all_pairs(features: Sequence[object], floor: float = COSINE_FLOOR) -> ScoredPairs:
+def score_all_pairs(features: Sequence[dg.Features], floor: float = COSINE_FLOOR) -> ScoredPairs:
     """score() for every pair whose best cosine reaches `floor` or whose bytes are identical."""
     i, j = np.triu_indices(len(features), k=1)
     cos = best_cosines(features)[i, j]
-    shas = np.array([f.sha256 for f in features])  # type: ignore[attr-defined]
+    shas = np.array([f.sha256 for f in features])
     scored = (cos >= floor) | (shas[i] == shas[j])
     scores = np.zeros(len(i), dtype=np.float32)
     for k in np.flatnonzero(scored):
@@ -75,7 +75,7 @@ class FloorCheck:
 
 
 def check_below_floor(
-    features: Sequence[object], pairs: ScoredPairs, sample: int, near: float
+    features: Sequence[dg.Features], pairs: ScoredPairs, sample: int, near: float
 ) -> FloorCheck:
     """score() on a random sample of the pairs the prefilter skipped."""
     skipped = np.flatnonzero(~pairs.scored)

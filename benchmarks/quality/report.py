@@ -2,7 +2,7 @@
 
 import os
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -163,7 +163,7 @@ def per_edit_table(summaries: dict[str, Summary], klass_of: dict[str, str]) -> l
 def tier_table(summary: Summary) -> list[str]:
     rows = []
     for klass in (*CLASSES, "fresh"):
-        counts = summary.tiers.get(klass, {})
+        counts: Mapping[str, int] = summary.tiers.get(klass, {})
         total = sum(counts.values())
         rows.append(
             [klass, total, *(counts.get(t, 0) for t in ("exact", "near", "unique", "unreadable"))]

@@ -116,7 +116,7 @@ def build(split: str, quick: bool) -> list[Variant]:
 
 
 def evaluate(
-    split: str, quick: bool, embedder: object, catalog: list[Path], sheet_name: str
+    split: str, quick: bool, embedder: dg.Embedder, catalog: list[Path], sheet_name: str
 ) -> TemplateResult:
     started = time.perf_counter()
     variants = build(split, quick)
@@ -131,7 +131,7 @@ def evaluate(
     for v in variants:
         result = families[v.family]
         result.variants += 1
-        feat = [feats[resolve(f)] for f in v.framed]
+        feat = m.every_known((feats[resolve(f)] for f in v.framed), "framed photos")
         for a in range(len(feat)):
             for b in range(a + 1, len(feat)):
                 score = p.pair_score(feat[a], feat[b])
@@ -145,7 +145,10 @@ def evaluate(
                     flagged_pairs.append((score, v.framed[a], v.framed[b]))
 
     # Catalog protocol: one framed photo per variant joins the catalog; the others are uploads.
-    catalog_feats = [feats[c] for c in catalog] + [feats[resolve(v.framed[0])] for v in variants]
+    catalog_feats = m.every_known(
+        [*(feats[c] for c in catalog), *(feats[resolve(v.framed[0])] for v in variants)],
+        "catalog photos",
+    )
     own = {len(catalog) + k: v.name for k, v in enumerate(variants)}
     uploads = [(v, resolve(f)) for v in variants for f in v.framed[1:]]
     outcomes = m.match_dupgate(

@@ -78,7 +78,7 @@ class Template:
     params: dict = field(hash=False)
 
 
-def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
+def _font(name: str, size: float) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(ASSETS / "fonts" / f"{name}.ttf"), max(6, int(size)))
 
 

@@ -18,7 +18,7 @@ from benchmarks.quality.methods import decode_rgb, phash_of
 WARMUP = 3
 
 
-def _steps(embedder: object) -> dict[str, Callable[[bytes], object]]:
+def _steps(embedder: dg.Embedder) -> dict[str, Callable[[bytes], object]]:
     return {
         "dupgate": lambda data: dg.analyze(data, embedder),
         # The yardstick for dupgate's target (full analysis <= 2x this); it is also exactly the
@@ -33,7 +33,7 @@ def _steps(embedder: object) -> dict[str, Callable[[bytes], object]]:
     }
 
 
-def measure(paths: Sequence[Path], embedder: object) -> dict[str, float]:
+def measure(paths: Sequence[Path], embedder: dg.Embedder) -> dict[str, float]:
     """Median milliseconds per image for each method over `paths` (read into memory first)."""
     blobs = [p.read_bytes() for p in paths]
     result = {}

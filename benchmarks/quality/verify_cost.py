@@ -15,6 +15,7 @@ import io
 import itertools
 import platform
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
@@ -39,7 +40,9 @@ def edited(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def timed(pairs: list[tuple[Features, Features]], step) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def timed(
+    pairs: list[tuple[Features, Features]], step: Callable[[Features, Features], object]
+) -> tuple[float, float]:
     times = []
     for query, candidate in pairs:
         start = time.perf_counter()

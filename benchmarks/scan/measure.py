@@ -19,9 +19,9 @@ import numpy as np
 
 from benchmarks.scan import peers
 from benchmarks.scan.dataset import Item, real_collection, synthetic_collection
+from dupgate.matching.indexes import new_index
 from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR, min_cosine, score
 from dupgate.scans import ScanImage, find_groups
-from index.collection import CollectionIndex
 
 REAL_SIZE = 10_000
 # The dense peer runs under this address-space cap (the machine has 24 GiB).
@@ -114,7 +114,7 @@ def measure_dupgate(size: int, workers: int, threshold: float, out: str) -> None
     ]
     memory_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     started = time.perf_counter()
-    index = CollectionIndex()
+    index = new_index()
     index.add_many([(p, image.key, image.features) for p, image in enumerate(images)])
     built = time.perf_counter() - started
     started = time.perf_counter()

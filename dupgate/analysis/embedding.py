@@ -86,7 +86,9 @@ class TorchScriptEmbedder:
             # torch 2.13 deprecates TorchScript, but SSCD's official models ship only as
             # TorchScript files; nothing for an operator to act on.
             warnings.simplefilter("ignore", DeprecationWarning)
-            self._model: Any = torch.jit.load(model_path, map_location=self._device).eval()
+            # torch.jit.load has no annotations.
+            model = torch.jit.load(model_path, map_location=self._device)  # type: ignore[no-untyped-call]
+            self._model: Any = model.eval()
         self.name = f"sscd-torchscript:{os.path.basename(model_path)}"
         self._lock = threading.Lock()
 

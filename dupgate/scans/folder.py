@@ -21,9 +21,9 @@ from tqdm import tqdm
 
 from dupgate.analysis import Features, InvalidImage, analyze, load_embedder
 from dupgate.formats import UnsupportedFile, sniff
+from dupgate.matching.indexes import new_index
 from dupgate.scans.groups import Group, ScanImage, find_groups
 from dupgate.scans.report import render_report, thumbnail_jpeg
-from index.collection import CollectionIndex
 
 _HEAD_BYTES = 64
 _READ_CHUNK = 1 << 20
@@ -73,7 +73,7 @@ def scan_folder(
         for f in files
         if f.sha256 in features
     ]
-    index = CollectionIndex()
+    index = new_index()
     index.add_many([(label, image.key, image.features) for label, image in enumerate(images)])
     with _VerifyingBar(progress) as bar:
         groups = find_groups(images, index, threshold=threshold, exact=exact, verifying=bar.update)

@@ -27,8 +27,9 @@ from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
 from dupgate.analysis import Features
+from dupgate.matching.indexes import ImageIndex
 from dupgate.matching.score import min_cosine, score, tier_of
-from index.collection import EMBEDDING_CANDIDATES, CollectionIndex
+from index.collection import EMBEDDING_CANDIDATES
 
 # Each image is its own nearest neighbour, so ask for one more than the upload path does.
 NEIGHBOURS = EMBEDDING_CANDIDATES + 1
@@ -81,7 +82,7 @@ class Group:
 
 def find_groups(
     images: Sequence[ScanImage],
-    index: CollectionIndex,
+    index: ImageIndex,
     *,
     threshold: float,
     exact: float,
@@ -110,7 +111,7 @@ def find_groups(
     return _groups(images, edges, threshold, exact)
 
 
-def _positions_of_labels(images: Sequence[ScanImage], index: CollectionIndex) -> np.ndarray:
+def _positions_of_labels(images: Sequence[ScanImage], index: ImageIndex) -> np.ndarray:
     """(2, n) int64: the sorted index labels of the images, and the position of each label."""
     labels = np.empty(len(images), dtype=np.int64)
     missing = []
@@ -140,7 +141,7 @@ def _query_vectors(images: Sequence[ScanImage]) -> tuple[np.ndarray, np.ndarray]
 
 def _candidate_pairs(
     images: Sequence[ScanImage],
-    index: CollectionIndex,
+    index: ImageIndex,
     progress: Callable[[int], None] | None,
 ) -> np.ndarray:
     """Unordered candidate pairs as codes low * n + high, sorted and unique."""

@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 
 from dupgate.collections import get_collection
 from dupgate.events import SYSTEM, iso, record_event
+from dupgate.index_registry import IndexRegistry
 from dupgate.keys import Caller
 from dupgate.matching.score import score, tier_of
 from dupgate.models import Collection, Image, Scan, ScanGroup, utcnow
 from dupgate.not_duplicates import not_duplicate_pairs, not_duplicates_of
 from dupgate.scans.groups import Group, Pair, find_groups
 from dupgate.scans.scope import ScanFilter, images_in_scope, scan_images, stored_scan_image
-from index.registry import IndexRegistry
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
+from dupgate.matching.indexes import ImageIndex
 from dupgate.models import Image, ImageFeatures, as_utc
 from dupgate.scans.groups import ScanImage
-from index.collection import CollectionIndex
 
 
 class InvalidFilter(ValueError):
@@ -102,7 +102,7 @@ def images_in_scope(session: Session, collection: str, scope: ScanFilter) -> lis
     return [image for image in session.scalars(query) if scope.keeps(image)]
 
 
-def scan_images(images: list[Image], index: CollectionIndex) -> list[ScanImage]:
+def scan_images(images: list[Image], index: ImageIndex) -> list[ScanImage]:
     """The images as the scan engine takes them, with the features the index already holds."""
     found = []
     for image in images:

@@ -37,7 +37,8 @@ def test_torchscript_backend_without_a_model_path_is_refused():
 
 
 def test_torchscript_backend_feeds_imagenet_normalised_nchw_to_a_saved_model(tmp_path: Path):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
+    import torch
 
     class ChannelMeans(torch.nn.Module):
         """Stands in for SSCD: (n, 3, h, w) -> (n, 512), each channel's mean repeated."""

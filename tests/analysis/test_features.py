@@ -93,7 +93,7 @@ def test_a_picture_one_pixel_wide_is_analysed_without_keypoints(
     # ORB's pyramid failed on it: /check answered 500, uploads ended analysis_failed.
     features = analyze(encode(Image.new("RGB", size, (200, 30, 30)), "PNG"), embedder)
     assert (features.width, features.height) == size
-    assert len(features.local.keypoints.points) == 0
+    assert features.local is not None and len(features.local.keypoints.points) == 0
 
 
 def test_exif_rotated_upload_has_the_features_of_the_upright_one(embedder: Embedder):

@@ -15,6 +15,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
@@ -59,9 +60,13 @@ def fuzz(operation: Any, mode: GenerationMode, failures: dict[str, str]) -> int:
 def test_every_answer_is_declared_and_none_is_a_server_error(server: Server) -> None:
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     failures: dict[str, str] = {}
+    operations = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result.err()
+        operations.append(result.ok())
     cases = sum(
-        fuzz(result.ok(), mode, failures)
-        for result in schema.get_all_operations()
+        fuzz(operation, mode, failures)
+        for operation in operations
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
     )
     print(f"schemathesis: {cases} cases, {len(failures)} distinct failures")

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from dupgate.analysis import Embedder, analyze, load_embedder
+from dupgate.matching.indexes import ImageIndex, new_index
 from dupgate.scans import ScanImage
-from index.collection import CollectionIndex
 from tests.integration.conftest import server  # noqa: F401 - the ingest tests use it
 
 # Photos that are no two alike: 9 ImageNet classes far apart.
@@ -34,8 +34,8 @@ def scan_image(key: str, data: bytes, embedder: Embedder, created_at: float = 0.
     return ScanImage(key, analyze(data, embedder), len(data), created_at)
 
 
-def indexed(images: list[ScanImage]) -> CollectionIndex:
-    index = CollectionIndex()
+def indexed(images: list[ScanImage]) -> ImageIndex:
+    index = new_index()
     index.add_many([(label, image.key, image.features) for label, image in enumerate(images)])
     return index
 

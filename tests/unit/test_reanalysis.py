@@ -7,11 +7,11 @@ from sqlalchemy import select
 
 from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features
 from dupgate.db import session_scope
+from dupgate.index_registry import IndexRegistry
 from dupgate.matching.score import VERIFIED_FLOOR
 from dupgate.models import Image, ImageFeatures, IndexChange, Upload
 from dupgate.reanalysis import reanalyze, stale_pictures
 from dupgate.storage import LocalBlobStore
-from index.registry import IndexRegistry
 from tests.conftest import photo
 from tests.images import with_caption
 from tests.unit.test_upload_pipeline import embedder, process, stage, store  # noqa: F401
@@ -51,7 +51,7 @@ def test_reanalyze_restores_local_features_and_tells_the_index(
         assert stale_pictures(s) == [(original.sha256, s.scalars(select(Image.blob_key)).one())]
         changes_before = len(s.scalars(select(IndexChange)).all())
 
-    done = []
+    done: list[int] = []
     result = reanalyze(transaction, store, embedder, max_pixels=64_000_000, progress=done.append)
 
     assert (result.done, result.failed, done) == (1, 0, [1])

@@ -10,12 +10,12 @@ from dupgate.analysis import Embedder, load_embedder
 from dupgate.collections import PolicyChange, put_collection
 from dupgate.commit import delete_image
 from dupgate.db import session_scope
+from dupgate.index_registry import IndexRegistry
 from dupgate.keys import BOOTSTRAP
 from dupgate.locking import lock_collections
 from dupgate.models import Image, Upload
 from dupgate.review import Review, review_upload
 from dupgate.storage import LocalBlobStore
-from index.registry import IndexRegistry
 from tests.conftest import photo
 from tests.images import resized_jpeg
 from tests.unit.test_upload_pipeline import process, stage
@@ -65,6 +65,7 @@ def test_linking_a_held_upload_while_its_target_is_deleted_leaves_no_dangling_li
     errors: list[BaseException] = []
     for _ in range(TRIALS):
         image_id = upload(database_url, store, embedder, "catalog", original).image_id
+        assert image_id is not None
         held = upload(database_url, store, embedder, "shop", copy)
         assert (held.action, held.matches[0]["image_id"]) == ("held", image_id)
 

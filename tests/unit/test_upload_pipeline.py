@@ -13,6 +13,7 @@ from sqlalchemy import select
 from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, analyze, load_embedder
 from dupgate.collections import PolicyChange, put_collection
 from dupgate.db import session_scope
+from dupgate.index_registry import IndexRegistry
 from dupgate.keys import BOOTSTRAP
 from dupgate.models import Event, Image, ImageFeatures, IndexChange, Upload
 from dupgate.pipeline import run_upload
@@ -27,7 +28,6 @@ from dupgate.uploads import (
     save_features,
     stored_features,
 )
-from index.registry import IndexRegistry
 from tests.conftest import photo
 from tests.images import resized_jpeg
 
@@ -228,18 +228,18 @@ def test_two_deliveries_deciding_at_once_commit_once(
     features = analyze(store.get(f"staging/{upload_id}"), embedder)
     with session_scope(database_url) as s:
         save_features(s, features)
-    second: list[None] = []
+    second_done = threading.Event()
 
     with session_scope(database_url) as first:
         decide_upload(first, store, IndexRegistry(), upload_id, features)
         waiting = threading.Thread(
-            target=lambda: second.append(deliver(database_url, store, upload_id, features))
+            target=deliver, args=(database_url, store, upload_id, features, second_done)
         )
         waiting.start()
         time.sleep(0.5)  # let it block on the lock; the first commits when this block ends
     waiting.join(timeout=30)
 
-    assert second == [None]
+    assert second_done.is_set()
     with session_scope(database_url) as s:
         decided = s.scalars(select(Event).where(Event.type == "upload.decided")).all()
         assert len(decided) == 1, "the second decision did nothing"
@@ -249,6 +249,13 @@ def test_two_deliveries_deciding_at_once_commit_once(
         assert s.query(Image).count() == 1
 
 
-def deliver(database_url: str, store: LocalBlobStore, upload_id: str, features: Features) -> None:
+def deliver(
+    database_url: str,
+    store: LocalBlobStore,
+    upload_id: str,
+    features: Features,
+    done: threading.Event,
+) -> None:
     with session_scope(database_url) as s:
         decide_upload(s, store, IndexRegistry(), upload_id, features)
+    done.set()

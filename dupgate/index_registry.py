@@ -1,4 +1,8 @@
-"""Per-process cache of collection indexes, caught up from the database's change log."""
+"""Per-process cache of collection indexes, caught up from the database's change log.
+
+The `index` package knows nothing of the database: what its indexes hold (committed features,
+in the change log's order) is loaded here.
+"""
 
 import threading
 from collections.abc import Sequence
@@ -7,28 +11,30 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
+from dupgate.matching.indexes import ImageIndex, new_index
 from dupgate.models import ImageFeatures, IndexChange
-from index.collection import CollectionIndex
 
 
 class IndexRegistry:
-    """Holds one CollectionIndex per collection and replays committed changes into it.
+    """Holds one index per collection and replays committed changes into it.
 
     The database is the source of truth: a new process starts empty and replays the whole
     log; a running one replays only what other processes committed since it last looked.
     """
 
     def __init__(self) -> None:
-        self._indexes: dict[tuple[str, str], CollectionIndex] = {}
+        self._indexes: dict[tuple[str, str], ImageIndex] = {}
         self._lock = threading.Lock()
 
-    def synced(self, session: Session, collection: str, kind: str = "images") -> CollectionIndex:
+    def synced(self, session: Session, collection: str, kind: str = "images") -> ImageIndex:
         """The collection's index with every committed change applied.
 
         `kind` is "images" for its committed images, "blocked" for its blocklist.
         """
         with self._lock:
-            index = self._indexes.setdefault((collection, kind), CollectionIndex())
+            index = self._indexes.get((collection, kind))
+            if index is None:
+                index = self._indexes[(collection, kind)] = new_index()
             rows = session.execute(
                 select(IndexChange, ImageFeatures.data)
                 .outerjoin(ImageFeatures, ImageFeatures.sha256 == IndexChange.sha256)
@@ -43,7 +49,7 @@ class IndexRegistry:
             return index
 
 
-def _replay(index: CollectionIndex, rows: Sequence[Row[IndexChange, bytes]]) -> None:
+def _replay(index: ImageIndex, rows: Sequence[Row[IndexChange, bytes | None]]) -> None:
     """Apply changes in order, inserting runs of additions in one multi-threaded batch.
 
     A new process replays a whole collection this way: 100,000 images one `add` at a time take
