@@ -16,6 +16,7 @@ from dupgate.db import NotMigrated, check_migrated, migrate, session_scope
 from dupgate.events import SYSTEM, record_event
 from dupgate.keys import ALL_TENANTS, DEFAULT_TENANT, InvalidKeyRequest, create_key
 from dupgate.settings import Settings, get_settings
+from dupgate.vocabulary import Scope
 from workers import QUEUES
 
 app = typer.Typer(help="dupgate: an ingestion gatekeeper for images.", no_args_is_help=True)
@@ -134,7 +135,7 @@ def _start_parts(
     key = settings.bootstrap_key
     if key is None:
         with session_scope(settings.resolved_database_url) as session:
-            _, key = create_key(session, ALL_TENANTS, ["admin"], "printed by dupgate serve")
+            _, key = create_key(session, ALL_TENANTS, [Scope.ADMIN], "printed by dupgate serve")
     env.setdefault("DUPGATE_ANALYSIS_THREADS", str(_threads_per_process(workers)))
     children.append(subprocess.Popen(_worker_argv(workers, beat=True), env=env))
     children.append(

@@ -10,6 +10,7 @@ from dupgate.db import get_sessionmaker, read_only_session
 from dupgate.keys import Caller, authenticate
 from dupgate.readiness import broker_url, check_broker
 from dupgate.services import Services, get_services
+from dupgate.vocabulary import Scope
 
 
 async def services() -> Services:
@@ -60,7 +61,7 @@ def caller(request: Request, services: ServicesDep) -> Caller:
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def _with_scope(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
+def _with_scope(scope: Scope) -> Callable[[Caller], Awaitable[Caller]]:
     async def check(who: CallerDep) -> Caller:
         who.require(scope)
         return who
@@ -69,9 +70,9 @@ def _with_scope(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
 
 
 # The caller, once it is known to have the scope (403 otherwise); admin has every scope.
-UploadCaller = Annotated[Caller, Depends(_with_scope("upload"))]
-ReadCaller = Annotated[Caller, Depends(_with_scope("read"))]
-AdminCaller = Annotated[Caller, Depends(_with_scope("admin"))]
+UploadCaller = Annotated[Caller, Depends(_with_scope(Scope.UPLOAD))]
+ReadCaller = Annotated[Caller, Depends(_with_scope(Scope.READ))]
+AdminCaller = Annotated[Caller, Depends(_with_scope(Scope.ADMIN))]
 
 
 class BrokerUnavailable(Exception):

@@ -28,6 +28,7 @@ from scipy.sparse.csgraph import connected_components
 
 from dupgate.analysis import Features
 from dupgate.matching.score import min_cosine, score, tier_of
+from dupgate.vocabulary import Tier
 from index.collection import EMBEDDING_CANDIDATES, CollectionIndex
 
 # Each image is its own nearest neighbour, so ask for one more than the upload path does.
@@ -58,7 +59,7 @@ class Pair:
     a: str  # the two keys in sorted order
     b: str
     score: float
-    tier: str  # exact|near
+    tier: Tier  # exact or near
 
 
 @dataclass(frozen=True)

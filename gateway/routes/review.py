@@ -1,22 +1,24 @@
 """The review queue: held uploads, completed by a person; and "not a duplicate" verdicts."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from dupgate.collections import visible_collection
+from dupgate.collections import visible_collection, visible_image
 from dupgate.db import session_scope
 from dupgate.events import record_event
 from dupgate.not_duplicates import mark_not_duplicate
-from dupgate.review import Review, held_uploads, review_upload
-from dupgate.uploads import upload_view
+from dupgate.review import HELD, Review, held_uploads, review_upload
+from dupgate.uploads import visible_upload
+from dupgate.vocabulary import REVIEW_ACTIONS
 from gateway.deps import AdminCaller, ServicesDep, SessionDep
 from gateway.errors import CONFLICT
-from gateway.fields import BodyId, Offset, PathId
+from gateway.fields import BodyId, PathId, one_of
+from gateway.pagination import Page, Pages
 from gateway.routes.collections import CollectionName
-from gateway.routes.images import visible_image
-from gateway.routes.uploads import visible_upload
+from gateway.schemas.images import NotDuplicate
+from gateway.schemas.uploads import HeldUpload, Upload
 
 router = APIRouter(tags=["review"])
 
@@ -26,20 +28,25 @@ def review_queue(
     collection: CollectionName,
     session: SessionDep,
     caller: AdminCaller,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Offset = 0,
-) -> dict[str, Any]:
+    pages: Pages,
+) -> Page[HeldUpload]:
     """Uploads the policy held, oldest first, each with its matches and a link to its bytes."""
     visible_collection(session, caller, collection)
-    held = held_uploads(session, collection, limit, offset)
-    return {
-        "uploads": [upload_view(u) | {"content_url": f"/v1/uploads/{u.id}/content"} for u in held]
-    }
+    held = held_uploads(session, collection, after=pages.after(HELD), limit=pages.limit)
+    return Page[HeldUpload].of(held, HeldUpload.held)
 
 
 class ReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    action: Annotated[str, Field(max_length=20, description="accept, link, overwrite or reject")]
+    # Checked by the domain, which says which actions a review takes (422).
+    action: Annotated[
+        str,
+        Field(
+            max_length=20,
+            description="accept, link, overwrite or reject",
+            json_schema_extra=one_of(REVIEW_ACTIONS),
+        ),
+    ]
     image_id: BodyId | None = Field(
         None, description="for link and overwrite: the image; the best match when left out"
     )
@@ -53,7 +60,7 @@ class ReviewRequest(BaseModel):
 @router.post("/uploads/{upload_id}/review", responses=CONFLICT)
 def review(
     upload_id: PathId, body: ReviewRequest, services: ServicesDep, caller: AdminCaller
-) -> dict[str, Any]:
+) -> Upload:
     """Complete a held upload: accept, link, overwrite or reject, through the same commit path."""
     with session_scope(services.database_url) as session:
         visible_upload(session, caller, upload_id)
@@ -64,7 +71,7 @@ def review(
             Review(body.action, body.image_id, body.not_duplicate),
             caller,
         )
-        view = upload_view(visible_upload(session, caller, upload_id))
+        view = Upload.of(visible_upload(session, caller, upload_id))
     for key in obsolete:
         services.store.delete(key)
     return view
@@ -78,7 +85,7 @@ class NotDuplicateRequest(BaseModel):
 @router.post("/not-duplicates", status_code=201)
 def not_duplicate(
     body: NotDuplicateRequest, session: SessionDep, caller: AdminCaller
-) -> dict[str, Any]:
+) -> NotDuplicate:
     """Say two images are not duplicates: their pictures are never flagged against each other
     again, in uploads or scans."""
     a, b = (visible_image(session, caller, i) for i in body.image_ids)
@@ -97,4 +104,4 @@ def not_duplicate(
             collection=a.collection,
             data={"image_ids": [a.id, b.id]},
         )
-    return {"image_ids": [a.id, b.id], "created": created}
+    return NotDuplicate(image_ids=[a.id, b.id], created=created)

@@ -3,34 +3,38 @@ background, with its groups as JSON and as an HTML report, and resolving a group
 
 import logging
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi import Path as FastAPIPath
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from dupgate.analysis.preview import preview_key
-from dupgate.collections import visible_collection
+from dupgate.collections import visible_collection, visible_image
 from dupgate.db import session_scope
 from dupgate.keys import Caller
-from dupgate.models import Image, Scan
+from dupgate.models import Image
 from dupgate.scans.jobs import (
+    GROUPS,
+    SCANS,
+    collection_scans,
     create_scan,
     duplicates_of,
     engine_group,
-    group_views,
+    finished_scan,
+    members,
     scan_groups,
-    scan_view,
+    visible_scan,
 )
 from dupgate.scans.report import render_report
 from dupgate.scans.resolve import resolve_group
 from dupgate.scans.scope import ScanFilter, stored_scan_image
 from dupgate.services import Services
 from dupgate.storage import BlobNotFound
+from dupgate.vocabulary import ResolveAction
 from gateway.deps import AdminCaller, ReadCaller, ServicesDep, SessionDep
 from gateway.errors import CONFLICT
 from gateway.fields import (
@@ -39,12 +43,13 @@ from gateway.fields import (
     NO_NUL,
     BodyId,
     Label,
-    Offset,
     PathId,
+    one_of,
     text,
 )
+from gateway.pagination import Page, Pages
 from gateway.routes.collections import CollectionName
-from gateway.routes.images import visible_image
+from gateway.schemas.scans import Duplicates, Resolution, Scan, ScanGroup
 
 router = APIRouter(tags=["scans"])
 log = logging.getLogger(__name__)
@@ -71,7 +76,7 @@ def single_scan(
     ] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-) -> dict[str, Any]:
+) -> Duplicates:
     """The images of the collection that duplicate this one, with scores and tiers (no decoding)."""
     image = visible_image(session, caller, image_id)
     collection = visible_collection(session, caller, image.collection)
@@ -84,7 +89,7 @@ def single_scan(
     )
     limit = collection.near_threshold if threshold is None else threshold
     duplicates = duplicates_of(session, services.registry, image, limit, scope)
-    return {"image_id": image.id, "threshold": limit, "duplicates": duplicates}
+    return Duplicates.of(image.id, limit, duplicates)
 
 
 class ScanFilters(BaseModel):
@@ -112,7 +117,7 @@ def start_scan(
     response: Response,
     services: ServicesDep,
     caller: AdminCaller,
-) -> dict[str, Any]:
+) -> Scan:
     """Scan the collection (or the part the filters keep) for duplicates in the background."""
     with session_scope(services.database_url) as session:
         scan = create_scan(
@@ -122,7 +127,7 @@ def start_scan(
             ScanFilter.from_json(body.filters.model_dump(mode="json", exclude_none=True)),
             caller,
         )
-        view = scan_view(scan)
+        view = Scan.of(scan)
     _enqueue(scan.id)
     response.headers["Location"] = f"/v1/scans/{scan.id}"
     return view
@@ -141,56 +146,29 @@ def _enqueue(scan_id: str) -> None:
 
 @router.get("/collections/{collection}/scans")
 def list_scans(
-    collection: CollectionName, session: SessionDep, caller: ReadCaller
-) -> dict[str, Any]:
+    collection: CollectionName, session: SessionDep, caller: ReadCaller, pages: Pages
+) -> Page[Scan]:
     """The collection's scans, newest first."""
     visible_collection(session, caller, collection)
-    scans = session.scalars(
-        select(Scan).where(Scan.collection == collection).order_by(Scan.created_at.desc())
-    )
-    return {"scans": [scan_view(s) for s in scans]}
-
-
-def visible_scan(session: Session, caller: Caller, scan_id: str) -> Scan:
-    """The scan if the caller's tenant owns its collection; 404 otherwise."""
-    scan = session.get(Scan, scan_id)
-    if scan is None:
-        raise HTTPException(404, f"no scan with id {scan_id}")
-    try:
-        visible_collection(session, caller, scan.collection)
-    except LookupError as e:
-        raise HTTPException(404, f"no scan with id {scan_id}") from e
-    return scan
-
-
-def finished_scan(session: Session, caller: Caller, scan_id: str) -> Scan:
-    scan = visible_scan(session, caller, scan_id)
-    if scan.status != "done":
-        detail = f"scan {scan_id} is {scan.status}" + (
-            f" ({scan.done}/{scan.total} images)" if scan.status == "running" else ""
-        )
-        raise HTTPException(409, detail + "; its groups are ready when it is done")
-    return scan
+    found = collection_scans(session, collection, after=pages.after(SCANS), limit=pages.limit)
+    return Page[Scan].of(found, Scan.of)
 
 
 @router.get("/scans/{scan_id}")
-def get_scan(scan_id: PathId, session: SessionDep, caller: ReadCaller) -> dict[str, Any]:
+def get_scan(scan_id: PathId, session: SessionDep, caller: ReadCaller) -> Scan:
     """The scan's progress (done/total) and, when it is done, how many groups it found."""
-    return scan_view(visible_scan(session, caller, scan_id))
+    return Scan.of(visible_scan(session, caller, scan_id))
 
 
 @router.get("/scans/{scan_id}/groups", responses=CONFLICT)
 def get_groups(
-    scan_id: PathId,
-    session: SessionDep,
-    caller: ReadCaller,
-    offset: Offset = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
+    scan_id: PathId, session: SessionDep, caller: ReadCaller, pages: Pages
+) -> Page[ScanGroup]:
     """The groups, biggest first: images, the scores that joined them, the suggested keeper."""
     scan = finished_scan(session, caller, scan_id)
-    groups = group_views(session, scan_groups(session, scan.id, offset, limit))
-    return {"scan_id": scan.id, "total": scan.groups, "offset": offset, "groups": groups}
+    found = scan_groups(session, scan.id, after=pages.after(GROUPS), limit=pages.limit)
+    images = members(session, found.rows)
+    return Page[ScanGroup].of(found, lambda group: ScanGroup.of(group, images[group.id]))
 
 
 @router.get("/scans/{scan_id}/report.html", response_class=HTMLResponse, responses=CONFLICT)
@@ -207,7 +185,9 @@ async def report(
 def _report(services: Services, caller: Caller, scan_id: str, page: int) -> str:
     with session_scope(services.database_url) as session:
         scan = finished_scan(session, caller, scan_id)
-        groups = scan_groups(session, scan.id, (page - 1) * REPORT_PAGE, REPORT_PAGE)
+        # Groups are numbered from 1 without gaps: page p starts after number (p - 1) * size.
+        after = ((page - 1) * REPORT_PAGE,)
+        groups = scan_groups(session, scan.id, after=after, limit=REPORT_PAGE).rows
         engine_groups = [engine_group(g) for g in groups]
         ids = {key for g in groups for key in g.images}
         rows = {r.id: r for r in session.scalars(select(Image).where(Image.id.in_(ids)))}
@@ -259,8 +239,14 @@ def _make_previews(missing: list[tuple[str, str]]) -> None:
 class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     keep: BodyId = Field(description="the image to keep (e.g. the suggested keeper)")
+    # Checked by the domain, which says which actions there are (422).
     action: Annotated[
-        str, Field(max_length=20, description="link the others to it, or delete them")
+        str,
+        Field(
+            max_length=20,
+            description="link the others to it, or delete them",
+            json_schema_extra=one_of(ResolveAction),
+        ),
     ]
 
 
@@ -271,11 +257,11 @@ def resolve(
     body: ResolveRequest,
     services: ServicesDep,
     caller: AdminCaller,
-) -> dict[str, Any]:
+) -> Resolution:
     """Keep one image of the group; link the others to it or delete them (audited as uploads are)."""
     with session_scope(services.database_url) as session:
         scan = visible_scan(session, caller, scan_id)
         resolution, obsolete = resolve_group(session, scan, number, body.keep, body.action, caller)
     for key in obsolete:
         services.store.delete(key)
-    return resolution
+    return Resolution.model_validate(resolution)

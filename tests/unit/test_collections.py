@@ -66,7 +66,7 @@ def test_every_change_is_a_new_version_with_who_made_it(database_url: str) -> No
         put_collection(s, "shop", PolicyChange(near=0.5), admin)
         put_collection(s, "shop", PolicyChange(near=0.5), admin)  # no change: no version
     with session_scope(database_url) as s:
-        versions = policy_versions(s, "shop")
+        versions = policy_versions(s, "shop").rows
         assert [(v.version, v.near_threshold, v.actor) for v in versions] == [
             (2, 0.5, "key-1"),
             (1, DEFAULT_NEAR, "key-1"),
