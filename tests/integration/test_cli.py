@@ -11,7 +11,7 @@ import httpx
 
 from dupgate import embedded_redis
 from tests.conftest import ROOT, photo
-from tests.integration.conftest import (
+from tests.servers import (
     KEY,
     Server,
     base_env,

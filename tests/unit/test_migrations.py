@@ -13,7 +13,7 @@ from sqlalchemy import text
 from dupgate.db import alembic_config, get_engine, migrate, session_scope
 from dupgate.keys import authenticate, hash_key
 from dupgate.models import Event, PolicyVersion, Webhook, WebhookAttempt, WebhookDelivery
-from tests.conftest import database_backends, drop_postgres_database, fresh_postgres_database
+from tests.databases import database_backends, drop_postgres_database, fresh_postgres_database
 
 
 @pytest.fixture(params=database_backends())
