@@ -1,7 +1,9 @@
 """Dupgate for HTTP tests: a real `dupgate serve` (gateway, Celery worker processes, embedded
-Redis), or the real app in this process, driven with Starlette's TestClient, where no worker is
-needed. Both are driven through the same `Server`."""
+Redis), or, where no worker is needed, the real app in this process, driven with Starlette's
+TestClient (or served by uvicorn in a thread, where a real connection is). All are driven
+through the same `Server`."""
 
+import asyncio
 import io
 import os
 import shutil
@@ -9,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,15 +23,16 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from fastapi import FastAPI
 
 from dupgate import embedded_redis
 from tests.databases import drop_migrated_postgres, migrated_postgres, migrated_sqlite
 from tests.receiver import RECEIVER_NETWORKS
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
 KEY = "test-bootstrap-key"
-BODY_IDLE_TIMEOUT = 4
 
 
 def free_port() -> int:
@@ -166,8 +170,6 @@ TEST_SETTINGS = {
     "DUPGATE_WEBHOOK_RETRY_BASE_SECONDS": "0.5",
     "DUPGATE_WEBHOOK_SWEEP_SECONDS": "0.5",
     "DUPGATE_WEBHOOK_ALLOWED_NETWORKS": RECEIVER_NETWORKS,
-    # A stalled body is refused within seconds, so a test can wait for it.
-    "DUPGATE_BODY_IDLE_TIMEOUT_SECONDS": str(BODY_IDLE_TIMEOUT),
 }
 
 
@@ -232,23 +234,21 @@ def embedded_broker() -> Iterator[str]:
 
 
 @contextmanager
-def in_process_server(
+def _app_in_process(
     monkeypatch: pytest.MonkeyPatch,
     database_url: str,
     data_dir: Path,
     broker_url: str,
     **settings: str,
-) -> Iterator[Server]:
-    """The real gateway app in this process, on `database_url` (migrated) and a real broker
-    that no worker consumes, with the test defaults and these extra DUPGATE_* settings; driven
-    through Starlette's TestClient. For what needs no worker: what is accepted stays queued.
+) -> Iterator[FastAPI]:
+    """The real gateway app, made in this process for `database_url` (migrated) and a real
+    broker that no worker consumes, with the test defaults and these extra DUPGATE_* settings.
 
     The settings and services a process reads once are read again for it, and what the app
     keeps per process (its long-polls' subscription, its rate-limit clients, the callbacks it
-    registers after commits) is its own and undone when it ends.
+    registers after commits) is its own and undone when it ends; `_close_loop_clients` closes
+    what it made in the event loop that served it.
     """
-    from starlette import testclient
-
     from dupgate import events
     from dupgate.services import get_services
     from dupgate.settings import get_settings
@@ -281,44 +281,106 @@ def in_process_server(
     from gateway.app import create_app
     from gateway.routes import uploads
 
-    # Made on first use inside the event loop of the client below: new for each app.
+    # Made on first use inside the event loop that serves the app: new for each app.
     monkeypatch.setattr(uploads, "_waiters", None)
     monkeypatch.setattr(rate_limits, "_clients", {})
     try:
-        app = create_app()
-        with testclient.TestClient(
+        yield create_app()
+    finally:
+        get_settings.cache_clear()
+        get_services.cache_clear()
+
+
+async def _close_loop_clients() -> None:
+    from gateway import rate_limits
+    from gateway.routes import uploads
+
+    if uploads._waiters is not None:
+        await uploads._waiters.close()
+    for client in rate_limits._clients.values():
+        await client.aclose()
+
+
+@contextmanager
+def in_process_server(
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    data_dir: Path,
+    broker_url: str,
+    **settings: str,
+) -> Iterator[Server]:
+    """The real gateway app in this process (see `_app_in_process`), driven through
+    Starlette's TestClient. For what needs no worker: what is accepted stays queued."""
+    from starlette import testclient
+
+    with (
+        _app_in_process(monkeypatch, database_url, data_dir, broker_url, **settings) as app,
+        testclient.TestClient(
             app,
             base_url="http://testserver",
             headers={"Authorization": f"Bearer {KEY}"},
             follow_redirects=False,  # as httpx, and so the spawned server's clients
-        ) as client:
+        ) as client,
+    ):
 
-            def connect(key: str) -> httpx.Client:
-                # Another key's client on the same app, event loop and transport.
-                other: httpx.Client = testclient.httpx.Client(
-                    base_url=client.base_url,
-                    headers={"Authorization": f"Bearer {key}"},
-                    transport=client._transport,
-                )
-                return other
-
-            served = Server(
-                str(client.base_url).rstrip("/"),
-                data_dir,
-                database_url,
-                client,
-                None,
-                connect=connect,
+        def connect(key: str) -> httpx.Client:
+            # Another key's client on the same app, event loop and transport.
+            other: httpx.Client = testclient.httpx.Client(
+                base_url=client.base_url,
+                headers={"Authorization": f"Bearer {key}"},
+                transport=client._transport,
             )
+            return other
+
+        served = Server(
+            str(client.base_url).rstrip("/"), data_dir, database_url, client, None, connect=connect
+        )
+        try:
+            yield served
+        finally:
+            for other in served.clients:
+                other.close()
+            client.portal.call(_close_loop_clients)  # type: ignore[union-attr]
+
+
+@contextmanager
+def in_process_http_server(
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    data_dir: Path,
+    broker_url: str,
+    **settings: str,
+) -> Iterator[Server]:
+    """The real gateway app in this process (see `_app_in_process`), served by uvicorn (as
+    `dupgate serve` runs it) in a thread: for what needs a real connection but no worker."""
+    import uvicorn
+
+    with _app_in_process(monkeypatch, database_url, data_dir, broker_url, **settings) as app:
+        port = free_port()
+        # log_config=None: the test process's logging stays as pytest set it.
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
+        )
+
+        async def serve() -> None:
             try:
-                yield served
+                await server.serve()
             finally:
+                await _close_loop_clients()
+
+        thread = threading.Thread(target=asyncio.run, args=(serve(),), name="uvicorn")
+        thread.start()
+        try:
+            wait_until(lambda: server.started or not thread.is_alive(), timeout=30)
+            assert server.started, "uvicorn did not start"
+            url = f"http://127.0.0.1:{port}"
+            with httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60
+            ) as client:
+                served = Server(url, data_dir, database_url, client, None)
+                yield served
                 for other in served.clients:
                     other.close()
-                if uploads._waiters is not None:
-                    client.portal.call(uploads._waiters.close)  # type: ignore[union-attr]
-                for redis_client in rate_limits._clients.values():
-                    client.portal.call(redis_client.aclose)  # type: ignore[union-attr]
-    finally:
-        get_settings.cache_clear()
-        get_services.cache_clear()
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)

@@ -1,13 +1,15 @@
 """Values at the edges get the same declared 4xx on every backend, never a 500.
 
 What the app alone decides runs on it in this process (`api`); what depends on how bodies
-arrive over a real connection runs against a running `dupgate serve` (`server`)."""
+arrive over a real connection runs against a running `dupgate serve` (`server`), or uvicorn
+serving the app in this process (`http_api`)."""
 
 import io
 import socket
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,9 +17,11 @@ import pytest
 
 from tests.conftest import photo
 from tests.receiver import SECRET
-from tests.servers import BODY_IDLE_TIMEOUT, KEY, Server
+from tests.servers import KEY, Server, in_process_http_server
 
 TOO_BIG = 2**64
+# A body that stops arriving for this long is refused (by the `http_api` server).
+BODY_IDLE_TIMEOUT = 2
 
 
 def new_collection(server: Server) -> str:
@@ -184,11 +188,29 @@ def test_a_body_over_its_budget_is_refused_while_streaming_chunked_or_not(server
     assert_error(r, 413, "too_large")
 
 
+@pytest.fixture
+def http_api(
+    database_url: str, broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Server]:
+    """The app in this process behind uvicorn, refusing a body idle for BODY_IDLE_TIMEOUT s.
+
+    The spawned servers keep the shipped timeout (30 s): a busy machine may pause a body for
+    seconds, which must not be refused there."""
+    with in_process_http_server(
+        monkeypatch,
+        database_url,
+        tmp_path / "data",
+        broker,
+        DUPGATE_BODY_IDLE_TIMEOUT_SECONDS=str(BODY_IDLE_TIMEOUT),
+    ) as served:
+        yield served
+
+
 def test_a_body_that_stops_arriving_is_answered_408_and_the_connection_closed(
-    server: Server,
+    http_api: Server,
 ) -> None:
-    c = new_collection(server)
-    host, port = server.url.removeprefix("http://").split(":")
+    c = new_collection(http_api)
+    host, port = http_api.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as s:
         s.sendall(
             f"POST /v1/collections/{c}/images HTTP/1.1\r\nHost: {host}\r\n"
