@@ -1,8 +1,9 @@
 """Test databases: SQLite, and PostgreSQL where DUPGATE_TEST_POSTGRES_URL is set.
 
 The schema is migrated once per test session, into a template of each backend; every test then
-gets a copy of its own (a copied SQLite file, or `CREATE DATABASE ... TEMPLATE`), which costs
-milliseconds instead of a migration. tests/unit/test_migrations.py still migrates from scratch.
+gets a copy of its own instead of a migration: a copied SQLite file, or a database made with
+`CREATE DATABASE ... TEMPLATE` ahead of the test. tests/unit/test_migrations.py still migrates
+from scratch.
 """
 
 import contextlib

@@ -174,13 +174,13 @@ def test_the_openapi_document_shows_the_upload_form(api: Server) -> None:
     assert set(schema["properties"]) == {"file", "external_id", "labels"}
 
 
-def test_the_same_idempotency_key_sent_twice_at_once_makes_one_upload(server: Server) -> None:
-    c = new_collection(server)
+def test_the_same_idempotency_key_sent_twice_at_once_makes_one_upload(api: Server) -> None:
+    c = new_collection(api)
     content = photo("n01537544_indigo_bunting").read_bytes()
     headers = {"Idempotency-Key": f"k-{uuid.uuid4()}"}
 
     def post(_: int) -> httpx.Response:
-        return server.client.post(
+        return api.client.post(
             f"/v1/collections/{c}/images", files={"file": ("a.jpg", content)}, headers=headers
         )
 
