@@ -18,19 +18,25 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+# Read once: what a test does to the environment cannot lose the databases made under it.
+POSTGRES_URL = os.environ.get("DUPGATE_TEST_POSTGRES_URL")
+
 # The migrated templates of this test session, made on first use (see `drop_templates`).
 _sqlite_template: Path | None = None
 _postgres_template: str | None = None
 
 
 def database_backends() -> list[str]:
-    return ["sqlite", "postgres"] if os.environ.get("DUPGATE_TEST_POSTGRES_URL") else ["sqlite"]
+    return ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
+
+
+def _admin_url() -> str:
+    assert POSTGRES_URL, "DUPGATE_TEST_POSTGRES_URL is not set"
+    return POSTGRES_URL
 
 
 def _admin_execute(statement: str) -> None:
-    admin = create_engine(
-        make_url(os.environ["DUPGATE_TEST_POSTGRES_URL"]), isolation_level="AUTOCOMMIT"
-    )
+    admin = create_engine(make_url(_admin_url()), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as c:
             c.execute(text(statement))
@@ -41,7 +47,7 @@ def _admin_execute(statement: str) -> None:
 def fresh_postgres_database(template: str | None = None) -> tuple[str, str]:
     """Create a PostgreSQL database next to DUPGATE_TEST_POSTGRES_URL, empty or a copy of
     `template`; returns (url, name)."""
-    base = make_url(os.environ["DUPGATE_TEST_POSTGRES_URL"])
+    base = make_url(_admin_url())
     name = f"dupgate_test_{uuid.uuid4().hex[:10]}"
     _admin_execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return base.set(database=name).render_as_string(hide_password=False), name
