@@ -42,7 +42,7 @@ def get_engine(url: str) -> Engine:
             # the newest snapshot after. A deferred one that reads, then writes, fails at once
             # with SQLITE_BUSY when another process committed in between. Transactions here are
             # short, so serializing them costs little on the single-host embedded default.
-            # A read-only session (read_only_session) never writes, so it needs no write lock
+            # A read-only session (read_scope) never writes, so it needs no write lock
             # and must not hold up the writers: hundreds of long-polls read beside them.
             # query_only makes a write there fail loudly instead of taking the lock.
             if connection.get_execution_options().get("dupgate_read_only"):
@@ -72,15 +72,10 @@ def _read_only_sessionmaker(url: str) -> sessionmaker[Session]:
     )
 
 
-def read_only_session(url: str) -> Session:
-    """A session for reads only (the caller closes it): on SQLite it takes no write lock."""
-    return _read_only_sessionmaker(url)()
-
-
 @contextmanager
 def read_scope(url: str) -> Iterator[Session]:
     """A short read-only snapshot, closed when the block ends; it never writes or locks."""
-    session = read_only_session(url)
+    session = _read_only_sessionmaker(url)()
     try:
         yield session
     finally:

@@ -1,6 +1,6 @@
 """A page of a stored scan's HTML report: its groups with the previews stored at analysis."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ class ReportPage:
     """The page, and the images (blob key, sha256) whose stored preview was missing."""
 
     html: str
-    missing_previews: list[tuple[str, str]] = field(default_factory=list)
+    missing_previews: list[tuple[str, str]]
 
 
 def report_page(session: Session, store: BlobStore, scan: Scan, page: int) -> ReportPage:
@@ -36,7 +36,7 @@ def report_page(session: Session, store: BlobStore, scan: Scan, page: int) -> Re
         f"threshold {scan.threshold:.2f}; page {page} of {pages}. "
         f"Scan {scan.id}, finished {scan.finished_at:%Y-%m-%d %H:%M} UTC."
     )
-    result = ReportPage("")
+    missing: list[tuple[str, str]] = []
 
     def thumbnail(key: str) -> bytes | None:
         # Images analysed before previews existed have none: the caller may have them made,
@@ -47,10 +47,10 @@ def report_page(session: Session, store: BlobStore, scan: Scan, page: int) -> Re
         try:
             return store.get(preview_key(row.sha256))
         except BlobNotFound:
-            result.missing_previews.append((row.blob_key, row.sha256))
+            missing.append((row.blob_key, row.sha256))
             return None
 
-    result.html = render_report(
+    html = render_report(
         [engine_group(g) for g in groups],
         {i: stored_scan_image(session, r) for i, r in rows.items()},
         thumbnail,
@@ -58,4 +58,4 @@ def report_page(session: Session, store: BlobStore, scan: Scan, page: int) -> Re
         title=f"dupgate: duplicates in {scan.collection}",
         summary=summary,
     )
-    return result
+    return ReportPage(html, missing)

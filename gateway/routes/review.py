@@ -57,7 +57,7 @@ def review(
     caller: AdminCaller,
 ) -> dict[str, Any]:
     """Complete a held upload: accept, link, overwrite or reject, through the same commit path."""
-    visible_upload(session, caller, upload_id)
+    upload = visible_upload(session, caller, upload_id)
     review_upload(
         session,
         services.store,
@@ -65,7 +65,8 @@ def review(
         Review(body.action, body.image_id, body.not_duplicate),
         caller,
     )
-    return upload_view(visible_upload(session, caller, upload_id))
+    # The same row, refreshed by the review (one identity per session).
+    return upload_view(upload)
 
 
 class NotDuplicateRequest(BaseModel):
