@@ -7,17 +7,19 @@ down. Entries live in the collection's "blocked" index, kept by the same change 
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
+from dupgate.errors import NotFound
 from dupgate.events import iso, record_event
 from dupgate.index_registry import IndexRegistry
 from dupgate.keys import Caller
 from dupgate.matching.find import find_matches
 from dupgate.models import BlockedImage, Collection, Image, IndexChange
+from dupgate.paging import Key, Order, Slice, read_page
 from dupgate.policy import BlockedMatch, Policy
 
 
@@ -25,8 +27,14 @@ class InvalidBlock(ValueError):
     """A block request that cannot be carried out; the message says why."""
 
 
-class UnknownBlock(LookupError):
+class UnknownBlock(NotFound):
     """No blocklist entry by that id in the collection."""
+
+    code = "unknown_block"
+
+
+# The blocklist's order: oldest first.
+BLOCKLIST = Order(BlockedImage.created_at, BlockedImage.id)
 
 
 def block_image(session: Session, image: Image, reason: str, caller: Caller) -> BlockedImage:
@@ -89,7 +97,7 @@ def _block(
         tenant=tenant,
         actor=caller.actor,
         collection=collection,
-        data=block_view(row),
+        data=block_payload(row),
     )
     return row
 
@@ -110,20 +118,17 @@ def unblock(session: Session, collection: Collection, block_id: str, caller: Cal
         tenant=collection.tenant,
         actor=caller.actor,
         collection=collection.name,
-        data=block_view(row),
+        data=block_payload(row),
     )
     session.delete(row)
 
 
-def blocklist(session: Session, collection: str) -> list[BlockedImage]:
-    """The collection's blocklist, oldest first."""
-    return list(
-        session.scalars(
-            select(BlockedImage)
-            .where(BlockedImage.collection == collection)
-            .order_by(BlockedImage.created_at, BlockedImage.id)
-        )
-    )
+def blocklist(
+    session: Session, collection: str, *, after: Key | None = None, limit: int = 100
+) -> Slice[BlockedImage]:
+    """A page of the collection's blocklist, oldest first."""
+    query = select(BlockedImage).where(BlockedImage.collection == collection)
+    return read_page(session, query, BLOCKLIST, after, limit)
 
 
 def blocked_match(
@@ -153,8 +158,21 @@ def blocked_match(
     return BlockedMatch(row.id, row.reason, best.score, best.tier, row.image_id)
 
 
-def block_view(row: BlockedImage) -> dict[str, Any]:
-    """A blocklist entry as the API shows it."""
+class BlockPayload(TypedDict):
+    """A blocklist entry, as its events carry it (the API shows the same fields)."""
+
+    block_id: str
+    collection: str
+    image_id: str | None
+    filename: str | None
+    sha256: str
+    reason: str
+    actor: str
+    created_at: str
+
+
+def block_payload(row: BlockedImage) -> BlockPayload:
+    """A blocklist entry, as its events carry it."""
     return {
         "block_id": row.id,
         "collection": row.collection,

@@ -15,6 +15,7 @@ from dupgate import embedded_redis
 from dupgate.db import NotMigrated, check_migrated, migrate, session_scope
 from dupgate.keys import ALL_TENANTS, DEFAULT_TENANT, OPERATOR, InvalidKeyRequest, issue_key
 from dupgate.settings import QUEUES, Settings, get_settings
+from dupgate.vocabulary import Scope
 
 app = typer.Typer(help="dupgate: an ingestion gatekeeper for images.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -126,7 +127,7 @@ def _start_parts(
     if key is None:
         with session_scope(settings.resolved_database_url) as session:
             _, key = issue_key(
-                session, OPERATOR, ALL_TENANTS, ["admin"], "printed by dupgate serve"
+                session, OPERATOR, ALL_TENANTS, [Scope.ADMIN], "printed by dupgate serve"
             )
     env.setdefault("DUPGATE_ANALYSIS_THREADS", str(_threads_per_process(workers)))
     children.append(subprocess.Popen(_worker_argv(workers, beat=True), env=env))

@@ -6,29 +6,47 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dupgate.events import iso, record_event
+from dupgate.errors import NotFound
+from dupgate.events import record_event
 from dupgate.keys import Caller
 from dupgate.locking import UnknownCollection, lock_collections
 from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR
-from dupgate.models import Collection, PolicyVersion, utcnow
-from dupgate.policy import ACTIONS, DEFAULT_ACTIONS, TIERS, Policy
+from dupgate.models import Collection, Image, PolicyVersion, utcnow
+from dupgate.paging import Key, Order, Slice, read_page
+from dupgate.policy import DEFAULT_ACTIONS, Policy
+from dupgate.vocabulary import Action, Tier, listing, parse
 
 __all__ = [
+    "COLLECTIONS",
+    "POLICY_VERSIONS",
     "CollectionNameTaken",
     "InvalidPolicy",
     "PolicyChange",
     "UnknownCollection",
-    "collection_view",
+    "UnknownImage",
     "get_collection",
     "policy_of",
     "policy_versions",
     "put_collection",
     "visible_collection",
+    "visible_collections",
+    "visible_image",
 ]
+
+# The orders lists are read in.
+COLLECTIONS = Order(Collection.name)
+POLICY_VERSIONS = Order(PolicyVersion.version, descending=True)
 
 
 class InvalidPolicy(ValueError):
     """A policy or threshold change that cannot be applied; the message says why."""
+
+
+class UnknownImage(NotFound):
+    """No image by that id that the caller may see."""
+
+    def __init__(self, image_id: str) -> None:
+        super().__init__(f"no image with id {image_id}")
 
 
 class CollectionNameTaken(ValueError):
@@ -47,6 +65,7 @@ class PolicyChange:
 
     exact: float | None = None
     near: float | None = None
+    # Tier to action, as asked (the values are checked: InvalidPolicy names what is wrong).
     actions: dict[str, str] | None = None
     # Other collections of the same tenant that uploads are also checked against.
     check_against: list[str] | None = None
@@ -69,9 +88,9 @@ def put_collection(session: Session, name: str, change: PolicyChange, caller: Ca
             tenant=caller.tenant_for_new(change.tenant),
             exact_threshold=DEFAULT_EXACT,
             near_threshold=DEFAULT_NEAR,
-            action_exact=DEFAULT_ACTIONS["exact"],
-            action_near=DEFAULT_ACTIONS["near"],
-            action_unique=DEFAULT_ACTIONS["unique"],
+            action_exact=DEFAULT_ACTIONS[Tier.EXACT],
+            action_near=DEFAULT_ACTIONS[Tier.NEAR],
+            action_unique=DEFAULT_ACTIONS[Tier.UNIQUE],
             check_against=[],
             policy_version=0,
             decisions=0,
@@ -89,9 +108,9 @@ def put_collection(session: Session, name: str, change: PolicyChange, caller: Ca
     else:
         lock_collections(session, [name])
     collection.exact_threshold, collection.near_threshold = new.exact_threshold, new.near_threshold
-    collection.action_exact = new.actions["exact"]
-    collection.action_near = new.actions["near"]
-    collection.action_unique = new.actions["unique"]
+    collection.action_exact = new.actions[Tier.EXACT]
+    collection.action_near = new.actions[Tier.NEAR]
+    collection.action_unique = new.actions[Tier.UNIQUE]
     collection.check_against = list(new.check_against)
     collection.policy_version += 1
     collection.updated_at = utcnow()
@@ -133,18 +152,19 @@ def _validated(session: Session, collection: Collection, change: PolicyChange) -
             "an exact duplicate is also a near one"
         )
     actions = dict(current.actions)
-    for tier, action in (change.actions or {}).items():
-        if tier not in TIERS:
-            raise InvalidPolicy(f"policy has no tier {tier!r}; tiers are {', '.join(TIERS)}")
-        if action not in ACTIONS:
+    for tier_name, action_name in (change.actions or {}).items():
+        tier, action = parse(Tier, tier_name), parse(Action, action_name)
+        if tier is None:
+            raise InvalidPolicy(f"policy has no tier {tier_name!r}; tiers are {listing(Tier)}")
+        if action is None:
             raise InvalidPolicy(
-                f"policy.{tier} cannot be {action!r}; actions are {', '.join(ACTIONS)}"
+                f"policy.{tier} cannot be {action_name!r}; actions are {listing(Action)}"
             )
         actions[tier] = action
-    if actions["unique"] in ("link", "overwrite"):
+    if actions[Tier.UNIQUE] in (Action.LINK, Action.OVERWRITE):
         raise InvalidPolicy(
-            f"policy.unique cannot be {actions['unique']!r}: a unique image has nothing to "
-            "link to or overwrite"
+            f"policy.unique cannot be {actions[Tier.UNIQUE].value!r}: a unique image has nothing "
+            "to link to or overwrite"
         )
     others = current.check_against if change.check_against is None else change.check_against
     others = sorted(set(others))
@@ -160,7 +180,7 @@ def _validated(session: Session, collection: Collection, change: PolicyChange) -
                 f"check_against: collection {other!r} does not exist in tenant "
                 f"{collection.tenant!r}"
             )
-    if others and "overwrite" in actions.values():
+    if others and Action.OVERWRITE in actions.values():
         raise InvalidPolicy(
             "overwrite replaces an image of this collection, so it cannot be combined with "
             "check_against (the best match may be in another collection); use link, reject "
@@ -185,12 +205,23 @@ def visible_collection(session: Session, caller: Caller, name: str) -> Collectio
     return collection
 
 
-def visible_collections(session: Session, caller: Caller) -> list[Collection]:
-    """Every collection the caller may see, by name."""
-    query = select(Collection).order_by(Collection.name)
+def visible_collections(
+    session: Session, caller: Caller, *, after: Key | None = None, limit: int = 100
+) -> Slice[Collection]:
+    """A page of the collections the caller may see, by name."""
+    query = select(Collection)
     if not caller.all_tenants:
         query = query.where(Collection.tenant == caller.tenant)
-    return list(session.scalars(query))
+    return read_page(session, query, COLLECTIONS, after, limit)
+
+
+def visible_image(session: Session, caller: Caller, image_id: str) -> Image:
+    """The image if the caller's tenant owns its collection; UnknownImage otherwise."""
+    image = session.get(Image, image_id)
+    collection = session.get(Collection, image.collection) if image else None
+    if image is None or collection is None or not caller.sees(collection.tenant):
+        raise UnknownImage(image_id)
+    return image
 
 
 def policy_of(collection: Collection) -> Policy:
@@ -198,21 +229,22 @@ def policy_of(collection: Collection) -> Policy:
     return Policy(
         collection.exact_threshold,
         collection.near_threshold,
-        {t: getattr(collection, f"action_{t}") for t in TIERS},
+        {
+            Tier.EXACT: collection.action_exact,
+            Tier.NEAR: collection.action_near,
+            Tier.UNIQUE: collection.action_unique,
+        },
         tuple(collection.check_against or ()),
         version=collection.policy_version,
     )
 
 
-def policy_versions(session: Session, name: str) -> list[PolicyVersion]:
-    """Every version of a collection's policy, newest first."""
-    return list(
-        session.scalars(
-            select(PolicyVersion)
-            .where(PolicyVersion.collection == name)
-            .order_by(PolicyVersion.version.desc())
-        )
-    )
+def policy_versions(
+    session: Session, name: str, *, after: Key | None = None, limit: int = 100
+) -> Slice[PolicyVersion]:
+    """A page of the versions of a collection's policy, newest first."""
+    query = select(PolicyVersion).where(PolicyVersion.collection == name)
+    return read_page(session, query, POLICY_VERSIONS, after, limit)
 
 
 def _policy_fields(policy: Policy) -> dict[str, Any]:
@@ -220,28 +252,4 @@ def _policy_fields(policy: Policy) -> dict[str, Any]:
         "thresholds": {"exact": policy.exact_threshold, "near": policy.near_threshold},
         "policy": dict(policy.actions),
         "check_against": list(policy.check_against),
-    }
-
-
-def collection_view(collection: Collection) -> dict[str, Any]:
-    """The collection as the API shows it."""
-    return {
-        "name": collection.name,
-        "tenant": collection.tenant,
-        "policy_version": collection.policy_version,
-        **_policy_fields(policy_of(collection)),
-        "created_at": iso(collection.created_at),
-        "updated_at": iso(collection.updated_at),
-    }
-
-
-def policy_version_view(row: PolicyVersion) -> dict[str, Any]:
-    """One version of a policy, with who made it and when."""
-    return {
-        "version": row.version,
-        "thresholds": {"exact": row.exact_threshold, "near": row.near_threshold},
-        "policy": row.actions,
-        "check_against": row.check_against,
-        "actor": row.actor,
-        "created_at": iso(row.created_at),
     }

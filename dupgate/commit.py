@@ -18,6 +18,7 @@ from dupgate.models import Collection, Image, IndexChange, Upload, utcnow
 from dupgate.policy import Decision
 from dupgate.storage import BlobStore
 from dupgate.unit_of_work import after_commit
+from dupgate.vocabulary import Action, UploadStatus
 
 
 def blob_key(image_id: str, sha256: str) -> str:
@@ -35,25 +36,25 @@ def commit_decision(
     """Record the decision on the upload and commit what it asks for (nothing for reject/hold)."""
     image_id: str | None = None
     obsolete: list[str] = []
-    if decision.action == "accept":
+    if decision.action == Action.ACCEPT:
         assert features is not None
         image_id = _add_image(session, store, upload, features)
-    elif decision.action == "link":
+    elif decision.action == Action.LINK:
         assert features is not None and decision.target is not None
         image_id = _link_image(session, upload, features, decision.target)
-    elif decision.action == "overwrite":
+    elif decision.action == Action.OVERWRITE:
         assert features is not None and decision.target is not None
         image_id, old_key = _overwrite_image(session, store, upload, features, decision.target)
         obsolete += [old_key] if old_key else []
 
-    upload.status = "decided"
+    upload.status = UploadStatus.DECIDED
     upload.action = decision.outcome
     upload.tier = decision.tier
     upload.image_id = image_id
     upload.reason = decision.reason
     upload.decided_at = upload.updated_at = utcnow()
     # A held upload keeps its staged bytes for the person who reviews it.
-    if decision.action != "hold" and upload.staging_key:
+    if decision.action != Action.HOLD and upload.staging_key:
         obsolete.append(upload.staging_key)
         upload.staging_key = None
     delete_after_commit(session, store, obsolete)

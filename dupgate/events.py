@@ -9,16 +9,18 @@ tell a worker to deliver; the beat sweep finds anything a lost message left behi
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dupgate.locking import lock_collections
 from dupgate.models import Event, Webhook, WebhookDelivery, as_utc, utcnow
+from dupgate.paging import Key, Order, Slice, read_page
 from dupgate.unit_of_work import after_commit, transaction_state
+from dupgate.vocabulary import DeliveryStatus
 
 if TYPE_CHECKING:  # keys record their own events: importing Caller at run time would cycle
     from dupgate.keys import Caller
@@ -30,6 +32,8 @@ _callbacks: list[Callable[[], object]] = []
 _decided_callbacks: list[Callable[[list[str]], None]] = []
 # Events that end (or change) an upload's decision, which long-polls wait for.
 DECISION_EVENTS = ("upload.decided", "upload.failed", "upload.reviewed")
+# Events are listed in the order they were committed in.
+EVENTS = Order(Event.seq)
 
 
 def record_event(
@@ -38,7 +42,7 @@ def record_event(
     *,
     tenant: str,
     actor: str,
-    data: dict[str, Any],
+    data: Mapping[str, Any],
     collection: str | None = None,
 ) -> Event:
     """Write an event, and a pending delivery for every webhook of the tenant that wants it.
@@ -54,7 +58,7 @@ def record_event(
         collection=collection,
         type=type,
         actor=actor,
-        data=data,
+        data=dict(data),
         created_at=utcnow(),
     )
     session.add(row)
@@ -72,7 +76,7 @@ def record_event(
                     webhook_id=hook.id,
                     event_seq=row.seq,
                     stream=collection or "",
-                    status="pending",
+                    status=DeliveryStatus.PENDING,
                     attempts=0,
                     next_attempt_at=row.created_at,
                 )
@@ -125,8 +129,21 @@ def subscribed(patterns: list[str], type: str) -> bool:
     return False
 
 
-def event_view(row: Event) -> dict[str, Any]:
-    """An event as the API lists it and as webhooks receive it."""
+class EventPayload(TypedDict):
+    """An event as webhooks receive it (the API lists the same fields)."""
+
+    id: str
+    seq: int
+    type: str
+    created_at: str
+    tenant: str
+    collection: str | None
+    actor: str
+    data: dict[str, Any]
+
+
+def event_payload(row: Event) -> EventPayload:
+    """The JSON body a webhook receives for an event."""
     return {
         "id": row.id,
         "seq": row.seq,
@@ -149,19 +166,19 @@ def list_events(
     caller: "Caller",
     *,
     collection: str | None = None,
-    after: int = 0,
+    after: Key | None = None,
     limit: int = 100,
     tenant: str | None = None,
-) -> list[Event]:
-    """The caller's events after the sequence number `after`, oldest first."""
-    query = select(Event).where(Event.seq > after).order_by(Event.seq).limit(limit)
+) -> Slice[Event]:
+    """A page of the caller's events after the key `after` (a sequence number), oldest first."""
+    query = select(Event)
     if not caller.all_tenants:
         query = query.where(Event.tenant == caller.tenant)
     elif tenant is not None:
         query = query.where(Event.tenant == tenant)
     if collection is not None:
         query = query.where(Event.collection == collection)
-    return list(session.scalars(query))
+    return read_page(session, query, EVENTS, after, limit)
 
 
 def on_webhooks_due(callback: Callable[[], object]) -> None:

@@ -11,17 +11,19 @@ import hmac
 import re
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dupgate.errors import NotFound
 from dupgate.events import record_event
 from dupgate.models import ApiKey
+from dupgate.paging import Key, Order, Slice, read_page
+from dupgate.vocabulary import Scope, listing, parse
 
 PREFIX = "dg_"
-SCOPES = ("upload", "read", "admin")
 ALL_TENANTS = "*"
 DEFAULT_TENANT = "default"
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -31,12 +33,17 @@ class InvalidKeyRequest(ValueError):
     """A key that cannot be made as asked; the message says why."""
 
 
-class UnknownKey(LookupError):
-    """No key with that id is visible to the caller."""
-
-
 class Forbidden(PermissionError):
     """The key is valid but may not do this; the message says which scope or tenant it lacks."""
+
+
+class UnknownKey(NotFound):
+    """No API key by that id that the caller may see."""
+
+    code = "unknown_key"
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"no API key with id {key_id}")
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,7 @@ class Caller:
 
     key_id: str | None  # None for the bootstrap key and the operator, which are not stored
     tenant: str  # ALL_TENANTS for a key over every tenant
-    scopes: frozenset[str]
+    scopes: frozenset[Scope]
     name: str = "bootstrap"  # the actor's name when there is no key id
 
     @property
@@ -57,15 +64,15 @@ class Caller:
     def all_tenants(self) -> bool:
         return self.tenant == ALL_TENANTS
 
-    def can(self, scope: str) -> bool:
+    def can(self, scope: Scope) -> bool:
         """Whether the key has `scope`; admin can do everything."""
-        return scope in self.scopes or "admin" in self.scopes
+        return scope in self.scopes or Scope.ADMIN in self.scopes
 
-    def require(self, scope: str) -> None:
+    def require(self, scope: Scope) -> None:
         """Forbidden unless the key has `scope`."""
         if not self.can(scope):
             have = ", ".join(sorted(self.scopes)) or "none"
-            raise Forbidden(f"this API key lacks the {scope!r} scope (it has: {have})")
+            raise Forbidden(f"this API key lacks the {scope.value!r} scope (it has: {have})")
 
     def sees(self, tenant: str) -> bool:
         """Whether things of `tenant` are visible to this caller."""
@@ -81,9 +88,11 @@ class Caller:
         return requested
 
 
-BOOTSTRAP = Caller(None, ALL_TENANTS, frozenset({"admin"}))
+BOOTSTRAP = Caller(None, ALL_TENANTS, frozenset({Scope.ADMIN}))
 # Whoever runs the `dupgate` command on a host with the database: may do everything.
-OPERATOR = Caller(None, ALL_TENANTS, frozenset({"admin"}), name="system")
+OPERATOR = Caller(None, ALL_TENANTS, frozenset({Scope.ADMIN}), name="system")
+# The order keys are listed in.
+KEYS = Order(ApiKey.created_at, ApiKey.id)
 
 
 def check_tenant_name(tenant: str) -> None:
@@ -100,24 +109,31 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def parse_scopes(scopes: Iterable[str]) -> frozenset[Scope]:
+    """The scopes named; InvalidKeyRequest for none, or for a name that is no scope."""
+    named = list(scopes)
+    parsed = {parse(Scope, s) for s in named}
+    if not named or None in parsed:
+        raise InvalidKeyRequest(
+            f"scopes must be one or more of {listing(Scope)}, not {named or 'none'}"
+        )
+    return frozenset(s for s in parsed if s is not None)
+
+
 def create_key(
-    session: Session, tenant: str, scopes: list[str], name: str | None = None
+    session: Session, tenant: str, scopes: Iterable[str], name: str | None = None
 ) -> tuple[ApiKey, str]:
     """Make a key; the plain key is returned once and never stored."""
     if tenant != ALL_TENANTS:
         check_tenant_name(tenant)
-    unknown = [s for s in scopes if s not in SCOPES]
-    if unknown or not scopes:
-        raise InvalidKeyRequest(
-            f"scopes must be one or more of {', '.join(SCOPES)}, not {scopes or 'none'}"
-        )
+    granted = parse_scopes(scopes)
     key = PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         id=str(uuid.uuid4()),
         key_hash=hash_key(key),
         name=name,
         tenant=tenant,
-        scopes=sorted(set(scopes)),
+        scopes=sorted(s.value for s in granted),
     )
     session.add(row)
     session.flush()
@@ -131,11 +147,11 @@ def authenticate(session: Session, key: str, bootstrap_key: str | None) -> Calle
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
     if row is None:
         return None
-    return Caller(row.id, row.tenant, frozenset(row.scopes))
+    return Caller(row.id, row.tenant, frozenset(Scope(s) for s in row.scopes))
 
 
 def issue_key(
-    session: Session, caller: Caller, tenant: str | None, scopes: list[str], name: str | None
+    session: Session, caller: Caller, tenant: str | None, scopes: Iterable[str], name: str | None
 ) -> tuple[ApiKey, str]:
     """Make a key for `tenant` (the caller's own when None) as `caller`, and audit it.
 
@@ -157,29 +173,27 @@ def issue_key(
 
 def revoke_key(session: Session, caller: Caller, key_id: str) -> None:
     """Revoke a key the caller sees (UnknownKey otherwise): it stops working at once."""
-    row = session.get(ApiKey, key_id)
-    if row is None or not caller.sees(row.tenant):
-        raise UnknownKey(f"no API key with id {key_id}")
+    row = visible_key(session, caller, key_id)
     record_event(
         session, "key.deleted", tenant=row.tenant, actor=caller.actor, data={"key_id": row.id}
     )
     session.delete(row)
 
 
-def visible_keys(session: Session, caller: Caller) -> list[ApiKey]:
-    """The keys the caller may list: its tenant's, or all of them for an all-tenant key."""
-    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+def visible_keys(
+    session: Session, caller: Caller, *, after: Key | None = None, limit: int = 100
+) -> Slice[ApiKey]:
+    """A page of the keys the caller may list: its tenant's (all of them for an all-tenant key),
+    oldest first."""
+    query = select(ApiKey)
     if not caller.all_tenants:
         query = query.where(ApiKey.tenant == caller.tenant)
-    return list(session.scalars(query))
+    return read_page(session, query, KEYS, after, limit)
 
 
-def key_view(row: ApiKey) -> dict[str, Any]:
-    """A key as the API lists it (never the key itself)."""
-    return {
-        "id": row.id,
-        "tenant": row.tenant,
-        "scopes": row.scopes,
-        "name": row.name,
-        "created_at": row.created_at.isoformat(),
-    }
+def visible_key(session: Session, caller: Caller, key_id: str) -> ApiKey:
+    """The key if the caller may see it; UnknownKey otherwise."""
+    row = session.get(ApiKey, key_id)
+    if row is None or not caller.sees(row.tenant):
+        raise UnknownKey(key_id)
+    return row

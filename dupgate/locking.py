@@ -5,11 +5,14 @@ from collections.abc import Iterable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from dupgate.errors import NotFound
 from dupgate.models import Collection
 
 
-class UnknownCollection(LookupError):
+class UnknownCollection(NotFound):
     """No collection by that name (or none the caller may see)."""
+
+    code = "unknown_collection"
 
     def __init__(self, name: str) -> None:
         super().__init__(

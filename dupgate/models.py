@@ -1,7 +1,8 @@
 """The database tables: the source of truth for collections, uploads, images and their features."""
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from dupgate.vocabulary import Action, DeliveryStatus, Outcome, ScanStatus, Tier, UploadStatus
 
 
 def utcnow() -> datetime:
@@ -48,6 +51,30 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
+E = TypeVar("E", bound=StrEnum)
+
+
+class Word(TypeDecorator[E], Generic[E]):
+    """A member of a StrEnum (dupgate.vocabulary), stored as its plain string value.
+
+    The column is a VARCHAR like any other (no database enum, nothing to migrate); values are
+    checked on the way in and come back as members.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, kind: type[E], length: int = 20) -> None:
+        super().__init__(length)
+        self.kind = kind
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.kind(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.kind(value)
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime}
 
@@ -65,9 +92,9 @@ class Collection(Base):
     tenant: Mapped[str] = mapped_column(String(100), index=True)
     exact_threshold: Mapped[float] = mapped_column(Float)
     near_threshold: Mapped[float] = mapped_column(Float)
-    action_exact: Mapped[str] = mapped_column(String(20))
-    action_near: Mapped[str] = mapped_column(String(20))
-    action_unique: Mapped[str] = mapped_column(String(20))
+    action_exact: Mapped[Action] = mapped_column(Word(Action))
+    action_near: Mapped[Action] = mapped_column(Word(Action))
+    action_unique: Mapped[Action] = mapped_column(Word(Action))
     # Other collections of the same tenant that uploads are also checked against.
     check_against: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # The PolicyVersion these columns hold; every change writes a new one.
@@ -86,7 +113,7 @@ class Upload(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     collection: Mapped[str] = mapped_column(ForeignKey("collections.name"), index=True)
-    status: Mapped[str] = mapped_column(String(20), index=True)  # queued|processing|decided|failed
+    status: Mapped[UploadStatus] = mapped_column(Word(UploadStatus), index=True)
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     filename: Mapped[str | None] = mapped_column(String(500))
@@ -104,8 +131,9 @@ class Upload(Base):
     # The API key that sent it (None for the bootstrap key): `upload` keys read only their own.
     key_id: Mapped[str | None] = mapped_column(String(36))
 
-    action: Mapped[str | None] = mapped_column(String(20))
-    tier: Mapped[str | None] = mapped_column(String(20))
+    # The decision's outcome ("accepted", not the policy's "accept") and the tier it was for.
+    action: Mapped[Outcome | None] = mapped_column(Word(Outcome))
+    tier: Mapped[Tier | None] = mapped_column(Word(Tier))
     image_id: Mapped[str | None] = mapped_column(String(36))
     matches: Mapped[list[Any]] = mapped_column(JSON, default=list)
     reason: Mapped[str | None] = mapped_column(Text)
@@ -255,7 +283,7 @@ class WebhookDelivery(Base):
     webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id"))
     event_seq: Mapped[int] = mapped_column(ForeignKey("events.seq"))
     stream: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20))  # pending|delivered|dead|cancelled
+    status: Mapped[DeliveryStatus] = mapped_column(Word(DeliveryStatus))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Held by the worker sending it, so that no two send the same stream at once.
@@ -315,7 +343,7 @@ class Scan(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     collection: Mapped[str] = mapped_column(ForeignKey("collections.name"), index=True)
-    status: Mapped[str] = mapped_column(String(20))  # queued|running|done|failed
+    status: Mapped[ScanStatus] = mapped_column(Word(ScanStatus))
     threshold: Mapped[float] = mapped_column(Float)
     filters: Mapped[dict[str, Any]] = mapped_column(JSON)
     total: Mapped[int] = mapped_column(Integer, default=0)

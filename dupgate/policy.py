@@ -3,18 +3,9 @@
 from dataclasses import dataclass, field
 
 from dupgate.matching.find import Match
+from dupgate.vocabulary import Action, Outcome, Tier, outcome_of
 
-TIERS = ("exact", "near", "unique")
-ACTIONS = ("reject", "link", "overwrite", "hold", "accept")
-# What each action is called once it has happened (the upload's `decision.action`).
-OUTCOME = {
-    "reject": "rejected",
-    "link": "linked",
-    "overwrite": "overwritten",
-    "hold": "held",
-    "accept": "accepted",
-}
-DEFAULT_ACTIONS = {"exact": "reject", "near": "link", "unique": "accept"}
+DEFAULT_ACTIONS = {Tier.EXACT: Action.REJECT, Tier.NEAR: Action.LINK, Tier.UNIQUE: Action.ACCEPT}
 
 
 @dataclass(frozen=True)
@@ -23,7 +14,7 @@ class Policy:
 
     exact_threshold: float
     near_threshold: float
-    actions: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
+    actions: dict[Tier, Action] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
     # Other collections of the same tenant that uploads are also checked against.
     check_against: tuple[str, ...] = ()
     version: int = 1
@@ -36,7 +27,7 @@ class BlockedMatch:
     block_id: str
     reason: str
     score: float
-    tier: str
+    tier: Tier
     image_id: str | None = None  # the image it was blocked from, if any (may be deleted)
 
 
@@ -44,16 +35,16 @@ class BlockedMatch:
 class Decision:
     """What the policy says to do; `target` is the existing image that link/overwrite act on."""
 
-    action: str  # one of ACTIONS
-    tier: str  # one of TIERS
+    action: Action
+    tier: Tier
     matches: tuple[Match, ...]
     reason: str
     target: str | None = None
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> Outcome:
         """The action in past tense, as the upload reports it."""
-        return OUTCOME[self.action]
+        return outcome_of(self.action)
 
 
 def decide(matches: list[Match], policy: Policy, blocked: BlockedMatch | None = None) -> Decision:
@@ -64,17 +55,17 @@ def decide(matches: list[Match], policy: Policy, blocked: BlockedMatch | None = 
             f"blocked: {blocked.reason} ({blocked.tier} duplicate of {source}, "
             f"block {blocked.block_id}, score {blocked.score:.3f})"
         )
-        return Decision("reject", blocked.tier, tuple(matches), reason)
+        return Decision(Action.REJECT, blocked.tier, tuple(matches), reason)
     if not matches:
-        return Decision(policy.actions["unique"], "unique", (), "no duplicate found")
+        return Decision(policy.actions[Tier.UNIQUE], Tier.UNIQUE, (), "no duplicate found")
     best = matches[0]
     action = policy.actions[best.tier]
     reason = f"{best.tier} duplicate of image {best.image_id} (score {best.score:.3f})"
-    if action in ("accept", "hold") and best.tier != "unique":
+    if action in (Action.ACCEPT, Action.HOLD) and best.tier != Tier.UNIQUE:
         reason = f"{reason}; policy says {action}"
     return Decision(action, best.tier, tuple(matches), reason, target=best.image_id)
 
 
 def invalid_image(reason: str, message: str) -> Decision:
     """The decision for bytes that are not a usable image: rejected, nothing committed."""
-    return Decision("reject", "unique", (), f"invalid_image ({reason}): {message}")
+    return Decision(Action.REJECT, Tier.UNIQUE, (), f"invalid_image ({reason}): {message}")

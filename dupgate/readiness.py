@@ -25,13 +25,6 @@ class Check:
     ms: float
     error: str | None = None
 
-    def view(self) -> dict[str, object]:
-        """As `/readyz` shows it."""
-        shown: dict[str, object] = {"ok": self.ok, "ms": round(self.ms, 1)}
-        if self.error is not None:
-            shown["error"] = self.error
-        return shown
-
 
 def broker_url(settings: Settings) -> str:
     """The Redis the workers consume from (the embedded one unless DUPGATE_REDIS_URL is set)."""

@@ -13,11 +13,14 @@ from dupgate.keys import Caller
 from dupgate.locking import lock_with_checked
 from dupgate.models import Image, ImageFeatures, Upload, utcnow
 from dupgate.not_duplicates import mark_not_duplicate
-from dupgate.policy import OUTCOME, Decision
+from dupgate.paging import Key, Order, Slice, read_page
+from dupgate.policy import Decision
 from dupgate.storage import BlobStore
 from dupgate.uploads import upload_event_data
+from dupgate.vocabulary import REVIEW_ACTIONS, Action, Outcome, Tier, listing, outcome_of, parse
 
-REVIEW_ACTIONS = ("accept", "link", "overwrite", "reject")
+# The review queue's order: oldest first.
+HELD = Order(Upload.created_at, Upload.id)
 
 
 class NotReviewable(ValueError):
@@ -32,7 +35,7 @@ class InvalidReview(ValueError):
 class Review:
     """What a person decided for a held upload."""
 
-    action: str  # one of REVIEW_ACTIONS
+    action: str  # one of REVIEW_ACTIONS (anything else is refused with InvalidReview)
     # The image to link to or overwrite; the upload's best match when None.
     target: str | None = None
     # With accept: the upload is not a duplicate of any of its matches, and is never flagged
@@ -40,32 +43,28 @@ class Review:
     not_duplicate: bool = False
 
 
-def held_uploads(session: Session, collection: str, limit: int, offset: int = 0) -> list[Upload]:
-    """The collection's uploads waiting for review, oldest first."""
-    return list(
-        session.scalars(
-            select(Upload)
-            .where(
-                Upload.collection == collection,
-                Upload.action == "held",
-                Upload.reviewed_at.is_(None),
-            )
-            .order_by(Upload.created_at, Upload.id)
-            .limit(limit)
-            .offset(offset)
-        )
+def held_uploads(
+    session: Session, collection: str, *, after: Key | None = None, limit: int = 100
+) -> Slice[Upload]:
+    """A page of the collection's uploads waiting for review, oldest first."""
+    query = select(Upload).where(
+        Upload.collection == collection,
+        Upload.action == Outcome.HELD,
+        Upload.reviewed_at.is_(None),
     )
+    return read_page(session, query, HELD, after, limit)
 
 
 def review_upload(
     session: Session, store: BlobStore, upload_id: str, review: Review, caller: Caller
 ) -> None:
     """Complete a held upload as the reviewer says."""
-    if review.action not in REVIEW_ACTIONS:
+    action = parse(Action, review.action)
+    if action not in REVIEW_ACTIONS or action is None:
         raise InvalidReview(
-            f"a review action is one of {', '.join(REVIEW_ACTIONS)}, not {review.action!r}"
+            f"a review action is one of {listing(REVIEW_ACTIONS)}, not {review.action!r}"
         )
-    if review.not_duplicate and review.action != "accept":
+    if review.not_duplicate and action != Action.ACCEPT:
         raise InvalidReview("not_duplicate goes with accept: a duplicate is linked or rejected")
     name = session.scalar(select(Upload.collection).where(Upload.id == upload_id))
     assert name is not None, "the caller found the upload"
@@ -74,22 +73,24 @@ def review_upload(
     collection = lock_with_checked(session, name)[name]
     upload = session.get(Upload, upload_id, populate_existing=True)
     assert upload is not None
-    if upload.action != "held" or upload.reviewed_at is not None:
+    if upload.action != Outcome.HELD or upload.reviewed_at is not None:
         state = upload.action or upload.status
         raise NotReviewable(f"upload {upload_id} is not waiting for review: it is {state}")
     features_row = session.get(ImageFeatures, upload.sha256)
     assert features_row is not None, "a held upload was analysed"
     features = Features.from_bytes(features_row.data)
     target = None
-    if review.action in ("link", "overwrite"):
-        target = _target(session, upload, review, policy_of(collection).check_against)
+    if action in (Action.LINK, Action.OVERWRITE):
+        target = _target(
+            session, upload, action, review.target, policy_of(collection).check_against
+        )
 
     held_because = upload.reason
     decision = Decision(
-        review.action,
-        upload.tier or "unique",
+        action,
+        upload.tier or Tier.UNIQUE,
         (),
-        f"reviewed by {caller.actor}: {OUTCOME[review.action]} (held because: {held_because})",
+        f"reviewed by {caller.actor}: {outcome_of(action)} (held because: {held_because})",
         target=target,
     )
     commit_decision(session, store, upload, features, decision)
@@ -104,16 +105,18 @@ def review_upload(
         tenant=collection.tenant,
         actor=caller.actor,
         collection=name,
-        data=upload_event_data(upload) | {"not_duplicate_of": not_duplicate_of},
+        data={**upload_event_data(upload), "not_duplicate_of": not_duplicate_of},
     )
 
 
-def _target(session: Session, upload: Upload, review: Review, others: tuple[str, ...]) -> str:
-    target_id = review.target or (upload.matches[0]["image_id"] if upload.matches else None)
+def _target(
+    session: Session, upload: Upload, action: Action, chosen: str | None, others: tuple[str, ...]
+) -> str:
+    target_id = chosen or (upload.matches[0]["image_id"] if upload.matches else None)
     if target_id is None:
-        raise InvalidReview(f"say which image to {review.action}: the upload matched none")
+        raise InvalidReview(f"say which image to {action}: the upload matched none")
     image = session.get(Image, target_id)
-    allowed = (upload.collection,) if review.action == "overwrite" else (upload.collection, *others)
+    allowed = (upload.collection,) if action == Action.OVERWRITE else (upload.collection, *others)
     if image is None or image.collection not in allowed:
         where = " or ".join(repr(c) for c in allowed)
         raise InvalidReview(f"there is no image {target_id} in collection {where}")

@@ -8,7 +8,7 @@ run under the collection lock.
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -18,18 +18,28 @@ from dupgate.analysis import Features, InvalidImage
 from dupgate.blocklist import blocked_match
 from dupgate.collections import get_collection, policy_of
 from dupgate.commit import commit_decision
+from dupgate.errors import NotFound
 from dupgate.events import SYSTEM, iso, record_event
 from dupgate.index_registry import IndexRegistry
+from dupgate.keys import Caller, Forbidden
 from dupgate.locking import lock_with_checked
 from dupgate.matching.find import Match, find_matches
 from dupgate.models import BlockedImage, Collection, Image, ImageFeatures, Upload, utcnow
 from dupgate.not_duplicates import not_duplicates_of
 from dupgate.policy import BlockedMatch, decide, invalid_image
 from dupgate.storage import BlobStore
+from dupgate.vocabulary import FINISHED, Outcome, Scope, Tier, UploadStatus
 
 
 class IdempotencyConflict(ValueError):
     """The Idempotency-Key was used before with a different body."""
+
+
+class UnknownUpload(NotFound):
+    """No upload by that id that the caller may see."""
+
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(f"no upload with id {upload_id}")
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ def create_upload(session: Session, upload_id: str, new: NewUpload) -> tuple[Upl
     upload = Upload(
         id=upload_id,
         collection=new.collection,
-        status="queued",
+        status=UploadStatus.QUEUED,
         sha256=new.sha256,
         size=new.size,
         filename=new.filename,
@@ -112,11 +122,12 @@ def begin_processing(
     """
     now = now or utcnow()
     upload = session.get(Upload, upload_id, with_for_update=True)
-    if upload is None or upload.status in ("decided", "failed"):
+    if upload is None or upload.status in FINISHED:
         return None
-    retaken = upload.status == "processing" and owner is not None and upload.lease_owner == owner
+    processing = upload.status == UploadStatus.PROCESSING
+    retaken = processing and owner is not None and upload.lease_owner == owner
     held = upload.lease_until is not None and upload.lease_until > now
-    if upload.status == "processing" and not retaken and held:
+    if processing and not retaken and held:
         return None
     if not retaken:
         if upload.attempts >= max_attempts:
@@ -128,7 +139,7 @@ def begin_processing(
             )
             return None
         upload.attempts += 1
-    upload.status = "processing"
+    upload.status = UploadStatus.PROCESSING
     upload.lease_owner = owner or str(uuid.uuid4())
     upload.lease_until = now + lease
     upload.updated_at = now
@@ -140,7 +151,11 @@ def extend_lease(session: Session, upload_id: str, owner: str, lease: timedelta)
     now = utcnow()
     held = session.execute(
         update(Upload)
-        .where(Upload.id == upload_id, Upload.status == "processing", Upload.lease_owner == owner)
+        .where(
+            Upload.id == upload_id,
+            Upload.status == UploadStatus.PROCESSING,
+            Upload.lease_owner == owner,
+        )
         .values(lease_until=now + lease)
     )
     return bool(held.rowcount)  # type: ignore[attr-defined]
@@ -153,9 +168,9 @@ def release_upload(session: Session, upload_id: str, owner: str, requeue_after: 
     attempt: attempts count runs that died, not outages.
     """
     upload = session.get(Upload, upload_id, with_for_update=True)
-    if upload is None or upload.status != "processing" or upload.lease_owner != owner:
+    if upload is None or upload.status != UploadStatus.PROCESSING or upload.lease_owner != owner:
         return
-    upload.status = "queued"
+    upload.status = UploadStatus.QUEUED
     upload.attempts = max(0, upload.attempts - 1)
     upload.lease_owner = None
     upload.lease_until = utcnow() + requeue_after
@@ -163,7 +178,7 @@ def release_upload(session: Session, upload_id: str, owner: str, requeue_after: 
 
 def fail_upload(session: Session, upload: Upload, reason: str) -> None:
     """End the upload as `failed` with a reason the user can read, and say so in the trail."""
-    upload.status = "failed"
+    upload.status = UploadStatus.FAILED
     upload.reason = reason
     upload.updated_at = upload.decided_at = utcnow()
     collection = get_collection(session, upload.collection)
@@ -206,7 +221,7 @@ def tenant_holds(
         ),
         select(Upload.id).where(
             Upload.sha256 == sha256,
-            Upload.status == "decided",
+            Upload.status == UploadStatus.DECIDED,
             Upload.collection.in_(collections),
             Upload.id != (other_than or ""),
         ),
@@ -278,7 +293,7 @@ def decide_upload(
         return
     collection = lock_with_checked(session, name)[name]
     upload = session.get(Upload, upload_id, populate_existing=True)
-    if upload is None or upload.status in ("decided", "failed"):
+    if upload is None or upload.status in FINISHED:
         return
     policy = policy_of(collection)
     if isinstance(features, InvalidImage):
@@ -300,7 +315,17 @@ def decide_upload(
     )
 
 
-def describe_matches(session: Session, matches: list[Match]) -> list[dict[str, Any]]:
+class MatchPayload(TypedDict):
+    """A match as an upload keeps it (JSON), and as the API and the webhooks show it."""
+
+    image_id: str
+    collection: str | None  # None once the image is deleted
+    external_id: str | None
+    score: float
+    tier: Tier
+
+
+def describe_matches(session: Session, matches: list[Match]) -> list[MatchPayload]:
     """Matches as JSON-ready dicts, with each image's collection and external id."""
     ids = [m.image_id for m in matches]
     rows = session.execute(
@@ -319,9 +344,22 @@ def describe_matches(session: Session, matches: list[Match]) -> list[dict[str, A
     ]
 
 
-def decision_view(upload: Upload) -> dict[str, Any]:
-    """A decided upload's decision, as the API and the webhooks show it."""
-    view = {
+class DecisionPayload(TypedDict):
+    """A decided upload's decision, as events carry it (the API shows the same fields)."""
+
+    action: Outcome | None
+    tier: Tier | None
+    image_id: str | None
+    matches: list[MatchPayload]
+    reason: str | None
+    policy_version: int | None
+    reviewed_by: NotRequired[str | None]
+    reviewed_at: NotRequired[str]
+
+
+def decision_payload(upload: Upload) -> DecisionPayload:
+    """A decided upload's decision, as its events carry it; a reviewed one says by whom."""
+    payload: DecisionPayload = {
         "action": upload.action,
         "tier": upload.tier,
         "image_id": upload.image_id,
@@ -330,35 +368,74 @@ def decision_view(upload: Upload) -> dict[str, Any]:
         "policy_version": upload.policy_version,
     }
     if upload.reviewed_at is not None:
-        view["reviewed_by"] = upload.reviewed_by
-        view["reviewed_at"] = iso(upload.reviewed_at)
-    return view
+        payload["reviewed_by"] = upload.reviewed_by
+        payload["reviewed_at"] = iso(upload.reviewed_at)
+    return payload
 
 
-def upload_view(upload: Upload) -> dict[str, Any]:
-    """The upload as `GET /v1/uploads/{id}` shows it."""
-    view: dict[str, Any] = {
-        "upload_id": upload.id,
-        "collection": upload.collection,
-        "status": upload.status,
-        "external_id": upload.external_id,
-        "created_at": iso(upload.created_at),
-    }
-    if upload.status == "decided":
-        view["decision"] = decision_view(upload)
-    elif upload.status == "failed":
-        view["reason"] = upload.reason
-    return view
+class UploadEventData(TypedDict):
+    """The ids and the decision an `upload.decided` or `upload.reviewed` event carries."""
+
+    upload_id: str
+    collection: str
+    external_id: str | None
+    decision: DecisionPayload
 
 
-def upload_event_data(upload: Upload) -> dict[str, Any]:
+def upload_event_data(upload: Upload) -> UploadEventData:
     """The ids and the decision an `upload.*` event carries."""
     return {
         "upload_id": upload.id,
         "collection": upload.collection,
         "external_id": upload.external_id,
-        "decision": decision_view(upload),
+        "decision": decision_payload(upload),
     }
+
+
+def visible_upload(session: Session, caller: Caller, upload_id: str) -> Upload:
+    """The upload if the caller may read it: UnknownUpload for another tenant's, Forbidden to an
+    `upload` key for another key's."""
+    found = with_tenant(session, upload_id)
+    if found is None:
+        raise UnknownUpload(upload_id)
+    upload, tenant = found
+    require_visible(caller, upload_id, tenant, upload.key_id)
+    return upload
+
+
+class NoStagedBytes(NotFound):
+    """The upload keeps no bytes of its own: it was committed (or refused) since."""
+
+
+def staged_bytes(upload: Upload) -> str:
+    """The key of the bytes an uncommitted upload keeps (one held for review, say)."""
+    if upload.staging_key is None:
+        raise NoStagedBytes(
+            f"upload {upload.id} keeps no bytes of its own: it is {upload.action or upload.status}"
+            + (f"; see /v1/images/{upload.image_id}/content" if upload.image_id else "")
+        )
+    return upload.staging_key
+
+
+def with_tenant(session: Session, upload_id: str) -> tuple[Upload, str] | None:
+    """The upload and the tenant of its collection, or None if there is no such upload."""
+    upload = session.get(Upload, upload_id)
+    collection = session.get(Collection, upload.collection) if upload else None
+    if upload is None or collection is None:
+        return None
+    return upload, collection.tenant
+
+
+def require_visible(caller: Caller, upload_id: str, tenant: str, key_id: str | None) -> None:
+    """Whether the caller may read an upload of `tenant` sent by `key_id`: UnknownUpload for
+    another tenant's; an `upload` key reads only what it sent (Forbidden), a `read` key all."""
+    if not caller.sees(tenant):
+        raise UnknownUpload(upload_id)
+    own = caller.can(Scope.UPLOAD) and key_id is not None and key_id == caller.key_id
+    if not (caller.can(Scope.READ) or own):
+        raise Forbidden(
+            "this API key may read only the uploads it sent (the 'read' scope reads all)"
+        )
 
 
 def requeue_lost_uploads(
@@ -379,12 +456,12 @@ def requeue_lost_uploads(
     lost = list(
         session.scalars(
             select(Upload)
-            .where(Upload.status.in_(("queued", "processing")), expired)
+            .where(Upload.status.in_((UploadStatus.QUEUED, UploadStatus.PROCESSING)), expired)
             .with_for_update(skip_locked=True)
         )
     )
     for upload in lost:
-        upload.status = "queued"
+        upload.status = UploadStatus.QUEUED
         upload.lease_owner = None
         upload.lease_until = now + queued_after
     return [upload.id for upload in lost]

@@ -20,14 +20,16 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from dupgate.events import event_view, iso, mark_webhooks_due, record_event
+from dupgate.errors import NotFound
+from dupgate.events import event_payload, mark_webhooks_due, record_event
 from dupgate.keys import Caller
 from dupgate.models import Event, Webhook, WebhookAttempt, WebhookDelivery, utcnow
+from dupgate.paging import Key, Order, Slice, page_of, read_page
+from dupgate.vocabulary import DeliveryStatus
 from dupgate.webhook_http import SIGNATURE_HEADER, Attempt, sign
 from dupgate.webhook_targets import Network, RefusedTarget, resolve
 
@@ -42,8 +44,17 @@ class InvalidWebhook(ValueError):
     """A webhook that cannot be registered as asked; the message says why."""
 
 
-class UnknownWebhook(LookupError):
+class UnknownWebhook(NotFound):
     """No webhook (or delivery) by that id that the caller may see."""
+
+    code = "unknown_webhook"
+
+
+# The orders lists are read in: webhooks oldest first, deliveries newest first.
+WEBHOOKS = Order(Webhook.created_at, Webhook.id)
+DELIVERIES = Order(
+    WebhookDelivery.event_seq, WebhookDelivery.created_at, WebhookDelivery.id, descending=True
+)
 
 
 @dataclass(frozen=True)
@@ -116,14 +127,14 @@ def visible_webhook(session: Session, caller: Caller, webhook_id: str) -> Webhoo
     return hook
 
 
-def visible_webhooks(session: Session, caller: Caller) -> list[Webhook]:
-    """The caller's webhooks, oldest first."""
-    query = (
-        select(Webhook).where(Webhook.deleted_at.is_(None)).order_by(Webhook.created_at, Webhook.id)
-    )
+def visible_webhooks(
+    session: Session, caller: Caller, *, after: Key | None = None, limit: int = 100
+) -> Slice[Webhook]:
+    """A page of the caller's webhooks, oldest first."""
+    query = select(Webhook).where(Webhook.deleted_at.is_(None))
     if not caller.all_tenants:
         query = query.where(Webhook.tenant == caller.tenant)
-    return list(session.scalars(query))
+    return read_page(session, query, WEBHOOKS, after, limit)
 
 
 def delete_webhook(session: Session, hook: Webhook, caller: Caller) -> None:
@@ -132,8 +143,11 @@ def delete_webhook(session: Session, hook: Webhook, caller: Caller) -> None:
     hook.deleted_at = now
     session.execute(
         update(WebhookDelivery)
-        .where(WebhookDelivery.webhook_id == hook.id, WebhookDelivery.status == "pending")
-        .values(status="cancelled", finished_at=now)
+        .where(
+            WebhookDelivery.webhook_id == hook.id,
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+        )
+        .values(status=DeliveryStatus.CANCELLED, finished_at=now)
     )
     record_event(
         session,
@@ -142,18 +156,6 @@ def delete_webhook(session: Session, hook: Webhook, caller: Caller) -> None:
         actor=caller.actor,
         data={"webhook_id": hook.id, "url": hook.url},
     )
-
-
-def webhook_view(hook: Webhook) -> dict[str, Any]:
-    """A webhook as the API lists it (never its secret)."""
-    return {
-        "id": hook.id,
-        "tenant": hook.tenant,
-        "url": hook.url,
-        "events": hook.events,
-        "created_by": hook.created_by,
-        "created_at": iso(hook.created_at),
-    }
 
 
 def due_streams(session: Session, now: datetime | None = None) -> list[tuple[str, str]]:
@@ -165,7 +167,7 @@ def due_streams(session: Session, now: datetime | None = None) -> list[tuple[str
             WebhookDelivery.stream,
             func.min(WebhookDelivery.event_seq).label("seq"),
         )
-        .where(WebhookDelivery.status == "pending")
+        .where(WebhookDelivery.status == DeliveryStatus.PENDING)
         .group_by(WebhookDelivery.webhook_id, WebhookDelivery.stream)
         .subquery()
     )
@@ -180,7 +182,7 @@ def due_streams(session: Session, now: datetime | None = None) -> list[tuple[str
             ),
         )
         .where(
-            WebhookDelivery.status == "pending",
+            WebhookDelivery.status == DeliveryStatus.PENDING,
             WebhookDelivery.next_attempt_at <= now,
             or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until <= now),
         )
@@ -241,7 +243,7 @@ def _claim_head(session: Session, webhook_id: str, stream: str, now: datetime) -
         .where(
             WebhookDelivery.webhook_id == webhook_id,
             WebhookDelivery.stream == stream,
-            WebhookDelivery.status == "pending",
+            WebhookDelivery.status == DeliveryStatus.PENDING,
         )
         .order_by(WebhookDelivery.event_seq, WebhookDelivery.created_at)
         .limit(1)
@@ -252,7 +254,7 @@ def _claim_head(session: Session, webhook_id: str, stream: str, now: datetime) -
         update(WebhookDelivery)
         .where(
             WebhookDelivery.id == head.id,
-            WebhookDelivery.status == "pending",
+            WebhookDelivery.status == DeliveryStatus.PENDING,
             or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until <= now),
         )
         .values(lease_until=now + LEASE)
@@ -263,7 +265,7 @@ def _claim_head(session: Session, webhook_id: str, stream: str, now: datetime) -
     hook = session.get(Webhook, webhook_id)
     event = session.get(Event, head.event_seq)
     assert hook is not None and event is not None
-    body = json.dumps(event_view(event), separators=(",", ":")).encode()
+    body = json.dumps(event_payload(event), separators=(",", ":")).encode()
     return _Claimed(head.id, hook.url, hook.secret, event.id, event.type, body)
 
 
@@ -289,66 +291,60 @@ def _record_attempt(
     )
     delivery.attempts += 1
     delivery.lease_until = None
-    if delivery.status != "pending":
+    if delivery.status != DeliveryStatus.PENDING:
         return False  # cancelled meanwhile (the webhook was deleted)
     if attempt.ok:
-        delivery.status = "delivered"
+        delivery.status = DeliveryStatus.DELIVERED
         delivery.finished_at = sent_at
         return True
     age = (sent_at - delivery.created_at).total_seconds()
     if age >= retry.window_seconds:
-        delivery.status = "dead"
+        delivery.status = DeliveryStatus.DEAD
         delivery.finished_at = sent_at
         return True
     delivery.next_attempt_at = sent_at + retry.delay(delivery.attempts, rng)
     return False
 
 
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """A delivery, the event it carries and every attempt to send it, oldest first."""
+
+    delivery: WebhookDelivery
+    event: Event
+    attempts: list[WebhookAttempt]
+
+
 def deliveries(
-    session: Session, hook: Webhook, *, status: str | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
-    """The webhook's deliveries, newest first, each with its attempts."""
+    session: Session,
+    hook: Webhook,
+    *,
+    status: DeliveryStatus | None = None,
+    after: Key | None = None,
+    limit: int = 100,
+) -> Slice[DeliveryRecord]:
+    """A page of the webhook's deliveries, newest first, each with its attempts."""
     query = (
         select(WebhookDelivery, Event)
         .join(Event, Event.seq == WebhookDelivery.event_seq)
-        .where(WebhookDelivery.webhook_id == hook.id)
-        .order_by(WebhookDelivery.event_seq.desc(), WebhookDelivery.created_at.desc())
-        .limit(limit)
+        .where(WebhookDelivery.webhook_id == hook.id, DELIVERIES.after(after))
+        .order_by(*DELIVERIES.clauses)
+        .limit(limit + 1)
     )
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
-    rows = session.execute(query).all()
+    pairs = session.execute(query).all()
+    shown = page_of([delivery for delivery, _ in pairs], DELIVERIES, limit)
+    events = {delivery.id: event for delivery, event in pairs}
     attempts: dict[str, list[WebhookAttempt]] = {}
     for attempt in session.scalars(
         select(WebhookAttempt)
-        .where(WebhookAttempt.delivery_id.in_([d.id for d, _ in rows]))
+        .where(WebhookAttempt.delivery_id.in_([d.id for d in shown.rows]))
         .order_by(WebhookAttempt.id)
     ):
         attempts.setdefault(attempt.delivery_id, []).append(attempt)
-    return [
-        {
-            "id": delivery.id,
-            "event_id": event.id,
-            "event_type": event.type,
-            "collection": event.collection,
-            "status": delivery.status,
-            "next_attempt_at": iso(delivery.next_attempt_at)
-            if delivery.status == "pending"
-            else None,
-            "created_at": iso(delivery.created_at),
-            "finished_at": iso(delivery.finished_at) if delivery.finished_at else None,
-            "attempts": [
-                {
-                    "at": iso(a.attempted_at),
-                    "status_code": a.status_code,
-                    "latency_ms": a.latency_ms,
-                    "error": a.error,
-                }
-                for a in attempts.get(delivery.id, [])
-            ],
-        }
-        for delivery, event in rows
-    ]
+    records = [DeliveryRecord(d, events[d.id], attempts.get(d.id, [])) for d in shown.rows]
+    return Slice(records, shown.next)
 
 
 def redeliver(session: Session, hook: Webhook, delivery_id: str) -> str:
@@ -362,7 +358,7 @@ def redeliver(session: Session, hook: Webhook, delivery_id: str) -> str:
         webhook_id=hook.id,
         event_seq=old.event_seq,
         stream=old.stream,
-        status="pending",
+        status=DeliveryStatus.PENDING,
         attempts=0,
         next_attempt_at=now,
         created_at=now,

@@ -3,8 +3,9 @@
 from collections.abc import Awaitable, Callable
 from functools import partial
 from importlib.metadata import version
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -14,25 +15,26 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dupgate import __doc__ as about
-from dupgate.blocklist import InvalidBlock, UnknownBlock
-from dupgate.collections import CollectionNameTaken, InvalidPolicy, UnknownCollection
+from dupgate.blocklist import InvalidBlock
+from dupgate.collections import CollectionNameTaken, InvalidPolicy
+from dupgate.errors import NotFound
 from dupgate.events import on_uploads_decided, on_webhooks_due
 from dupgate.formats import UnsupportedFile
-from dupgate.keys import Forbidden, InvalidKeyRequest, UnknownKey
+from dupgate.keys import Forbidden, InvalidKeyRequest
 from dupgate.not_duplicates import InvalidNotDuplicate
 from dupgate.notify import TooManyWaiters, publish_decided
 from dupgate.readiness import readiness
 from dupgate.remote_analysis import AnalysisUnavailable
 from dupgate.review import InvalidReview, NotReviewable
-from dupgate.scans.jobs import InvalidScan, UnknownScan
+from dupgate.scans.jobs import InvalidScan, ScanNotDone
 from dupgate.scans.resolve import AlreadyResolved, InvalidResolution
 from dupgate.scans.scope import InvalidFilter
 from dupgate.settings import get_settings
 from dupgate.transient import storage_full
 from dupgate.uploads import IdempotencyConflict
-from dupgate.webhooks import InvalidWebhook, UnknownWebhook
+from dupgate.webhooks import InvalidWebhook
 from gateway.deps import BrokerUnavailable, caller
-from gateway.errors import COMMON_ERRORS, STATUS_CODES, error
+from gateway.errors import COMMON_ERRORS, ERROR_BODY_REF, STATUS_CODES, FieldError, error
 from gateway.limits import BodyLimits
 from gateway.rate_limits import RateLimited
 from gateway.routes import (
@@ -46,28 +48,26 @@ from gateway.routes import (
     uploads,
     webhooks,
 )
+from gateway.schemas.health import Health, Readiness, ReadinessCheck
 from gateway.staging import BadForm
 
-# Domain errors whose message is already the answer: the HTTP status and a stable code.
+# Domain errors whose message is already the answer: the HTTP status and a stable code. What
+# is not found (NotFound: by id, or another tenant's) is a 404 with the exception's own code.
 ERRORS: dict[type[Exception], tuple[int, str]] = {
-    UnknownCollection: (404, "unknown_collection"),
     CollectionNameTaken: (409, "collection_name_taken"),
     InvalidPolicy: (422, "invalid_policy"),
     BadForm: (422, "bad_form"),
     IdempotencyConflict: (409, "idempotency_conflict"),
     Forbidden: (403, "forbidden"),
     InvalidKeyRequest: (422, "invalid_key_request"),
-    UnknownKey: (404, "unknown_key"),
     NotReviewable: (409, "not_reviewable"),
     InvalidReview: (422, "invalid_review"),
     InvalidNotDuplicate: (422, "invalid_request"),
     InvalidBlock: (422, "invalid_block"),
-    UnknownBlock: (404, "unknown_block"),
     InvalidWebhook: (422, "invalid_webhook"),
-    UnknownWebhook: (404, "unknown_webhook"),
     InvalidScan: (422, "invalid_scan"),
     InvalidFilter: (422, "invalid_filter"),
-    UnknownScan: (404, "unknown_scan"),
+    ScanNotDone: (409, "conflict"),
     InvalidResolution: (422, "invalid_resolution"),
     AlreadyResolved: (409, "already_resolved"),
 }
@@ -106,9 +106,26 @@ def _try_later_handler(
     return handle
 
 
+class Gateway(FastAPI):
+    """The app, whose OpenAPI document says that every error is an ErrorBody in JSON, also on
+    routes whose success is HTML or bytes (FastAPI would give their errors the same type)."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            error_body = {"application/json": {"schema": {"$ref": ERROR_BODY_REF}}}
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    for status, response in operation["responses"].items():
+                        if status.startswith(("4", "5")):
+                            response["content"] = error_body
+            self.openapi_schema = schema
+        return self.openapi_schema
+
+
 def create_app() -> FastAPI:
     """Build the gateway."""
-    app = FastAPI(title="dupgate", description=about or "", version=version("dupgate"))
+    app = Gateway(title="dupgate", description=about or "", version=version("dupgate"))
     routers = (collections, uploads, images, review, blocklist, scans, events, webhooks, keys)
     for module in routers:
         app.include_router(
@@ -126,20 +143,18 @@ def create_app() -> FastAPI:
     on_uploads_decided(partial(publish_decided, get_settings()))
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
+    def healthz() -> Health:
         # Liveness: the process answers. Whether it can do its work is /readyz.
-        return {"status": "ok"}
+        return Health(status="ok")
 
     @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
+    async def readyz(response: Response) -> Readiness:
         checks = await run_in_threadpool(readiness, get_settings())
         ready = all(c.ok for c in checks.values())
-        return JSONResponse(
-            {
-                "status": "ready" if ready else "unavailable",
-                "checks": {name: c.view() for name, c in checks.items()},
-            },
-            status_code=200 if ready else 503,
+        response.status_code = 200 if ready else 503
+        return Readiness(
+            status="ready" if ready else "unavailable",
+            checks={name: ReadinessCheck.of(c) for name, c in checks.items()},
         )
 
     # Outages: the client is told to come back, not shown a plain-text 500.
@@ -163,6 +178,15 @@ def create_app() -> FastAPI:
     for exception, (status, code) in ERRORS.items():
         app.add_exception_handler(exception, _error_handler(status, code))
 
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, e: NotFound) -> JSONResponse:
+        return error(404, e.code, str(e))
+
+    # A bug: the same body as every other error (the server logs the exception).
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, __: Exception) -> JSONResponse:
+        return error(500, "internal_error", "the server failed; the error is logged")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
         code = getattr(e, "code", None) or STATUS_CODES.get(e.status_code, "error")
@@ -172,14 +196,14 @@ def create_app() -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, e: RequestValidationError) -> JSONResponse:
         errors = [
-            {
-                "loc": [str(p) if not isinstance(p, int) else p for p in x["loc"]],
-                "msg": x["msg"],
-                "type": x["type"],
-            }
+            FieldError(
+                loc=[str(p) if not isinstance(p, int) else p for p in x["loc"]],
+                msg=x["msg"],
+                type=x["type"],
+            )
             for x in e.errors()
         ]
-        summary = "; ".join(f"{'.'.join(str(p) for p in x['loc'])}: {x['msg']}" for x in errors[:5])
+        summary = "; ".join(f"{'.'.join(str(p) for p in x.loc)}: {x.msg}" for x in errors[:5])
         return error(422, "invalid_request", summary or "invalid request", errors=errors)
 
     @app.exception_handler(UnsupportedFile)

@@ -10,6 +10,7 @@ from dupgate.db import read_scope, session_scope
 from dupgate.keys import Caller, authenticate
 from dupgate.readiness import broker_url, check_broker
 from dupgate.services import Services, get_services
+from dupgate.vocabulary import Scope
 
 
 async def services() -> Services:
@@ -73,7 +74,7 @@ CallerOutsideTransaction = Annotated[Caller, Depends(caller_outside_transaction)
 
 
 def _with_scope(
-    scope: str, who_calls: Callable[..., Caller] = caller
+    scope: Scope, who_calls: Callable[..., Caller] = caller
 ) -> Callable[..., Awaitable[Caller]]:
     async def check(who: Annotated[Caller, Depends(who_calls)]) -> Caller:
         who.require(scope)
@@ -83,11 +84,11 @@ def _with_scope(
 
 
 # The caller, once it is known to have the scope (403 otherwise); admin has every scope.
-UploadCaller = Annotated[Caller, Depends(_with_scope("upload", caller_outside_transaction))]
-ReadCaller = Annotated[Caller, Depends(_with_scope("read"))]
-AdminCaller = Annotated[Caller, Depends(_with_scope("admin"))]
+UploadCaller = Annotated[Caller, Depends(_with_scope(Scope.UPLOAD, caller_outside_transaction))]
+ReadCaller = Annotated[Caller, Depends(_with_scope(Scope.READ))]
+AdminCaller = Annotated[Caller, Depends(_with_scope(Scope.ADMIN))]
 AdminCallerOutsideTransaction = Annotated[
-    Caller, Depends(_with_scope("admin", caller_outside_transaction))
+    Caller, Depends(_with_scope(Scope.ADMIN, caller_outside_transaction))
 ]
 
 

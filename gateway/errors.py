@@ -41,6 +41,9 @@ class ErrorBody(BaseModel):
     )
 
 
+ERROR_BODY_REF = "#/components/schemas/ErrorBody"
+
+
 def _declared(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {"model": ErrorBody, "description": STATUS_CODES[status]} for status in statuses
@@ -60,11 +63,11 @@ def error(
     code: str,
     message: str,
     *,
-    errors: list[dict[str, Any]] | None = None,
+    errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """An error as JSON: `detail` for people (FastAPI's own key), `code` for programs."""
-    body: dict[str, Any] = {"detail": message, "code": code}
-    if errors is not None:
-        body["errors"] = errors
-    return JSONResponse(body, status_code=status, headers=headers)
+    body = ErrorBody(detail=message, code=code, errors=errors)
+    return JSONResponse(
+        body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers
+    )

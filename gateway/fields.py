@@ -5,6 +5,7 @@ and neither takes integers past 64 bits: checked here, at the edge, every backen
 same 422 and the OpenAPI document says what is accepted.
 """
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Path, Query
@@ -37,6 +38,11 @@ def text(max_length: int, *, min_length: int = 0, description: str | None = None
     return Field(
         min_length=min_length, max_length=max_length, pattern=NO_NUL, description=description
     )
+
+
+def one_of(kind: type[StrEnum] | tuple[StrEnum, ...]) -> dict[str, Any]:
+    """The OpenAPI `enum` of a string the domain checks (it answers 422 with the values)."""
+    return {"enum": [member.value for member in kind]}
 
 
 Tenant = Annotated[str, text(TENANT_LENGTH, min_length=1)]

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from dupgate.analysis import Features
 from dupgate.matching.score import score, tier_of
+from dupgate.vocabulary import Tier
 
 
 @dataclass(frozen=True)
@@ -13,7 +14,7 @@ class Match:
 
     image_id: str
     score: float
-    tier: str  # exact|near
+    tier: Tier  # exact or near
 
 
 def find_matches(
@@ -24,6 +25,6 @@ def find_matches(
     for image_id, features in candidates:
         value = score(query, features)
         tier = tier_of(value, exact, near)
-        if tier != "unique":
+        if tier != Tier.UNIQUE:
             matches.append(Match(image_id, round(value, 4), tier))
     return sorted(matches, key=lambda m: (-m.score, m.image_id))

@@ -28,6 +28,7 @@ import numpy as np
 from dupgate.analysis import Features
 from dupgate.analysis.hashes import phash_distance
 from dupgate.matching.verify import Verification, verify
+from dupgate.vocabulary import Tier
 
 EXACT_FLOOR = 0.95
 VERIFIED_FLOOR = 0.40
@@ -117,10 +118,10 @@ def min_cosine(threshold: float) -> float:
     return min(EXACT_MIN_COSINE, RETRIEVAL_FLOOR, threshold) if threshold > 0 else -1.0
 
 
-def tier_of(score: float, exact: float, near: float) -> str:
-    """ "exact", "near" or "unique" for a score and a collection's thresholds."""
+def tier_of(score: float, exact: float, near: float) -> Tier:
+    """The tier of a score under a collection's thresholds."""
     if score >= exact:
-        return "exact"
+        return Tier.EXACT
     if score >= near:
-        return "near"
-    return "unique"
+        return Tier.NEAR
+    return Tier.UNIQUE

@@ -29,6 +29,7 @@ from scipy.sparse.csgraph import connected_components
 from dupgate.analysis import Features
 from dupgate.matching.indexes import ImageIndex
 from dupgate.matching.score import min_cosine, score, tier_of
+from dupgate.vocabulary import Tier
 from index.collection import EMBEDDING_CANDIDATES
 
 # Each image is its own nearest neighbour, so ask for one more than the upload path does.
@@ -59,7 +60,7 @@ class Pair:
     a: str  # the two keys in sorted order
     b: str
     score: float
-    tier: str  # exact|near
+    tier: Tier  # exact or near
 
 
 @dataclass(frozen=True)

@@ -12,21 +12,25 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from dupgate.collections import get_collection
-from dupgate.events import SYSTEM, iso, record_event
+from dupgate.collections import get_collection, visible_collection
+from dupgate.errors import NotFound
+from dupgate.events import SYSTEM, record_event
 from dupgate.index_registry import IndexRegistry
 from dupgate.keys import Caller
+from dupgate.locking import UnknownCollection
 from dupgate.matching.score import score, tier_of
 from dupgate.models import Collection, Image, Scan, ScanGroup, utcnow
 from dupgate.not_duplicates import not_duplicate_pairs, not_duplicates_of
+from dupgate.paging import Key, Order, Slice, read_page
 from dupgate.scans.groups import Group, Pair, find_groups
 from dupgate.scans.scope import ScanFilter, images_in_scope, scan_images, stored_scan_image
+from dupgate.vocabulary import ScanStatus, Tier
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +45,29 @@ class InvalidScan(ValueError):
     """A scan that cannot be run as asked; the message says why."""
 
 
-class UnknownScan(LookupError):
+class UnknownScan(NotFound):
     """No scan (or group) by that id that the caller may see."""
+
+    code = "unknown_scan"
+
+
+class ScanNotDone(ValueError):
+    """The scan has no groups yet: it is queued, running, or failed."""
+
+
+# The orders lists are read in: a collection's scans newest first, a scan's groups biggest first.
+SCANS = Order(Scan.created_at, Scan.id, descending=True)
+GROUPS = Order(ScanGroup.number)
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """An image that duplicates the one a single scan looked at."""
+
+    image_id: str
+    external_id: str | None
+    score: float
+    tier: Tier
 
 
 def check_threshold(threshold: float) -> None:
@@ -57,7 +82,7 @@ def duplicates_of(
     image: Image,
     threshold: float,
     scope: ScanFilter,
-) -> list[dict[str, Any]]:
+) -> list[Duplicate]:
     """The images of the image's collection (inside the filter) that duplicate it, best first.
 
     The score is the higher of the two directions, as in a full scan, so A lists B whenever B
@@ -78,16 +103,16 @@ def duplicates_of(
             scores[entry.image_id] = value
     rows = session.scalars(select(Image).where(Image.id.in_(scores))).all()
     found = [
-        {
-            "image_id": row.id,
-            "external_id": row.external_id,
-            "score": round(scores[row.id], 4),
-            "tier": tier_of(scores[row.id], collection.exact_threshold, threshold),
-        }
+        Duplicate(
+            row.id,
+            row.external_id,
+            round(scores[row.id], 4),
+            tier_of(scores[row.id], collection.exact_threshold, threshold),
+        )
         for row in rows
         if scope.keeps(row)
     ]
-    return sorted(found, key=lambda m: (-m["score"], m["image_id"]))
+    return sorted(found, key=lambda m: (-m.score, m.image_id))
 
 
 def create_scan(
@@ -103,7 +128,7 @@ def create_scan(
     scan = Scan(
         id=str(uuid.uuid4()),
         collection=collection.name,
-        status="queued",
+        status=ScanStatus.QUEUED,
         threshold=threshold,
         filters=scope.to_json(),
         total=0,
@@ -156,13 +181,13 @@ def run_scan(
     except Exception as e:
         log.exception("scan %s failed", scan_id)
         with transaction() as session:
-            _finish(session, scan_id, runner, "failed", error=f"{type(e).__name__}: {e}")
+            _finish(session, scan_id, runner, ScanStatus.FAILED, error=f"{type(e).__name__}: {e}")
         return
     finally:
         stop.set()
         heart.join()
     with transaction() as session:
-        if _finish(session, scan_id, runner, "done"):
+        if _finish(session, scan_id, runner, ScanStatus.DONE):
             for number, group in enumerate(groups, 1):
                 session.add(
                     ScanGroup(
@@ -196,26 +221,26 @@ def _claim(session: Session, scan_id: str, runner: str, stale_after: timedelta) 
         .where(
             Scan.id == scan_id,
             or_(
-                Scan.status == "queued",
-                (Scan.status == "running") & (Scan.updated_at < now - stale_after),
+                Scan.status == ScanStatus.QUEUED,
+                (Scan.status == ScanStatus.RUNNING) & (Scan.updated_at < now - stale_after),
             ),
         )
-        .values(status="running", runner=runner, started_at=now, updated_at=now, done=0)
+        .values(status=ScanStatus.RUNNING, runner=runner, started_at=now, updated_at=now, done=0)
         .execution_options(synchronize_session=False)
     )
     return bool(claimed.rowcount)  # type: ignore[attr-defined]
 
 
 def _finish(
-    session: Session, scan_id: str, runner: str, status: str, error: str | None = None
+    session: Session, scan_id: str, runner: str, status: ScanStatus, error: str | None = None
 ) -> bool:
     """End the scan if this run still owns it (a run the sweep replaced writes nothing)."""
     scan = session.get(Scan, scan_id, with_for_update=True, populate_existing=True)
-    if scan is None or scan.runner != runner or scan.status != "running":
+    if scan is None or scan.runner != runner or scan.status != ScanStatus.RUNNING:
         return False
     now = utcnow()
     scan.status, scan.error = status, error
-    if status == "done":
+    if status == ScanStatus.DONE:
         scan.done = scan.total
     scan.finished_at = scan.updated_at = now
     return True
@@ -225,7 +250,7 @@ def _touch(transaction: Transaction, scan_id: str, runner: str, done: int = 0) -
     with transaction() as session:
         session.execute(
             update(Scan)
-            .where(Scan.id == scan_id, Scan.runner == runner, Scan.status == "running")
+            .where(Scan.id == scan_id, Scan.runner == runner, Scan.status == ScanStatus.RUNNING)
             .values(done=Scan.done + done, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
@@ -264,88 +289,80 @@ def stale_scan_ids(
     cutoff = (now or utcnow()) - stale_after
     return list(
         session.scalars(
-            select(Scan.id).where(Scan.status.in_(("queued", "running")), Scan.updated_at < cutoff)
+            select(Scan.id).where(
+                Scan.status.in_((ScanStatus.QUEUED, ScanStatus.RUNNING)), Scan.updated_at < cutoff
+            )
         )
     )
 
 
-def scan_view(scan: Scan) -> dict[str, Any]:
-    """A scan as `GET /v1/scans/{id}` shows it."""
-    view: dict[str, Any] = {
-        "scan_id": scan.id,
-        "collection": scan.collection,
-        "status": scan.status,
-        "threshold": scan.threshold,
-        "filters": scan.filters,
-        "progress": {"done": scan.done, "total": scan.total},
-        "actor": scan.actor,
-        "created_at": iso(scan.created_at),
-        "started_at": iso(scan.started_at) if scan.started_at else None,
-        "finished_at": iso(scan.finished_at) if scan.finished_at else None,
-    }
-    if scan.status == "done":
-        view["groups"] = scan.groups
-        view["groups_url"] = f"/v1/scans/{scan.id}/groups"
-        view["report_url"] = f"/v1/scans/{scan.id}/report.html"
-    if scan.status == "failed":
-        view["error"] = scan.error
-    return view
+def visible_scan(session: Session, caller: Caller, scan_id: str) -> Scan:
+    """The scan if the caller's tenant owns its collection; UnknownScan otherwise."""
+    scan = session.get(Scan, scan_id)
+    if scan is None:
+        raise UnknownScan(f"no scan with id {scan_id}")
+    try:
+        visible_collection(session, caller, scan.collection)
+    except UnknownCollection as e:
+        raise UnknownScan(f"no scan with id {scan_id}") from e
+    return scan
 
 
-def collection_scans(session: Session, collection: str) -> list[Scan]:
-    """The collection's scans, newest first."""
-    query = select(Scan).where(Scan.collection == collection).order_by(Scan.created_at.desc())
-    return list(session.scalars(query))
+def finished_scan(session: Session, caller: Caller, scan_id: str) -> Scan:
+    """The scan if the caller may see it and it is done (ScanNotDone otherwise)."""
+    scan = visible_scan(session, caller, scan_id)
+    if scan.status != ScanStatus.DONE:
+        progress = (
+            f" ({scan.done}/{scan.total} images)" if scan.status == ScanStatus.RUNNING else ""
+        )
+        raise ScanNotDone(
+            f"scan {scan_id} is {scan.status}{progress}; its groups are ready when it is done"
+        )
+    return scan
 
 
-def scan_groups(session: Session, scan_id: str, offset: int, limit: int) -> list[ScanGroup]:
+def collection_scans(
+    session: Session, collection: str, *, after: Key | None = None, limit: int = 100
+) -> Slice[Scan]:
+    """A page of the collection's scans, newest first."""
+    return read_page(
+        session, select(Scan).where(Scan.collection == collection), SCANS, after, limit
+    )
+
+
+def scan_groups(
+    session: Session, scan_id: str, *, after: Key | None = None, limit: int = 100
+) -> Slice[ScanGroup]:
     """A page of a finished scan's groups, biggest first."""
-    return list(
-        session.scalars(
-            select(ScanGroup)
-            .where(ScanGroup.scan_id == scan_id)
-            .order_by(ScanGroup.number)
-            .offset(offset)
-            .limit(limit)
-        )
-    )
+    query = select(ScanGroup).where(ScanGroup.scan_id == scan_id)
+    return read_page(session, query, GROUPS, after, limit)
 
 
-def group_views(session: Session, groups: list[ScanGroup]) -> list[dict[str, Any]]:
-    """Groups as the API shows them: each image with its facts and its best score in the group."""
+@dataclass(frozen=True)
+class Member:
+    """An image of a group: its row (None once deleted) and its best score and tier in the group."""
+
+    image_id: str
+    image: Image | None
+    score: float
+    tier: Tier
+
+
+def members(session: Session, groups: list[ScanGroup]) -> dict[int, list[Member]]:
+    """Each group's images (by group id), keeper first, with their best pair in the group."""
     ids = {image_id for group in groups for image_id in group.images}
     rows = {row.id: row for row in session.scalars(select(Image).where(Image.id.in_(ids)))}
-    views = []
+    found: dict[int, list[Member]] = {}
     for group in groups:
-        images = []
+        found[group.id] = []
         for image_id in group.images:
             best = max(
                 (p for p in group.pairs if image_id in (p["a"], p["b"])), key=lambda p: p["score"]
             )
-            row = rows.get(image_id)
-            facts: dict[str, Any] = {"image_id": image_id, "exists": row is not None}
-            if row is not None:
-                facts |= {
-                    "external_id": row.external_id,
-                    "linked_to": row.linked_to,
-                    "width": row.width,
-                    "height": row.height,
-                    "format": row.format,
-                    "size": row.size,
-                    "created_at": iso(row.created_at),
-                }
-            images.append(facts | {"score": best["score"], "tier": best["tier"]})
-        views.append(
-            {
-                "number": group.number,
-                "keeper": {"image_id": group.keeper, "rule": group.keeper_rule},
-                "images": images,
-                "pairs": group.pairs,
-                "resolved": group.resolution,
-                "resolve_url": f"/v1/scans/{group.scan_id}/groups/{group.number}/resolve",
-            }
-        )
-    return views
+            found[group.id].append(
+                Member(image_id, rows.get(image_id), best["score"], Tier(best["tier"]))
+            )
+    return found
 
 
 def engine_group(row: ScanGroup) -> Group:
@@ -354,5 +371,5 @@ def engine_group(row: ScanGroup) -> Group:
         row.keeper,
         row.keeper_rule,
         tuple(row.images),
-        tuple(Pair(p["a"], p["b"], p["score"], p["tier"]) for p in row.pairs),
+        tuple(Pair(p["a"], p["b"], p["score"], Tier(p["tier"])) for p in row.pairs),
     )

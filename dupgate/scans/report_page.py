@@ -26,7 +26,10 @@ class ReportPage:
 
 def report_page(session: Session, store: BlobStore, scan: Scan, page: int) -> ReportPage:
     """Page `page` (from 1) of a finished scan's report; never decodes an image."""
-    groups = scan_groups(session, scan.id, (page - 1) * REPORT_PAGE, REPORT_PAGE)
+    # Groups are numbered from 1 without gaps: page p starts after number (p - 1) * size.
+    groups = scan_groups(
+        session, scan.id, after=((page - 1) * REPORT_PAGE,), limit=REPORT_PAGE
+    ).rows
     ids = {key for g in groups for key in g.images}
     rows = {r.id: r for r in session.scalars(select(Image).where(Image.id.in_(ids)))}
     pages = max(1, -(-scan.groups // REPORT_PAGE))

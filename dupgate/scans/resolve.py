@@ -4,7 +4,7 @@ Through the same commit functions and events as uploads (dupgate/commit.py), und
 collection's lock, so a resolution and an upload never interleave.
 """
 
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -15,8 +15,7 @@ from dupgate.locking import lock_collections
 from dupgate.models import Image, Scan, ScanGroup, utcnow
 from dupgate.scans.jobs import UnknownScan
 from dupgate.storage import BlobStore
-
-RESOLVE_ACTIONS = ("link", "delete")
+from dupgate.vocabulary import ResolveAction, ResolveResult, ScanStatus, listing, parse
 
 
 class InvalidResolution(ValueError):
@@ -27,24 +26,41 @@ class AlreadyResolved(ValueError):
     """The group was resolved before."""
 
 
+class ResolvedImage(TypedDict):
+    """What resolving a group did to one of the images it did not keep."""
+
+    image_id: str
+    result: ResolveResult
+
+
+class Resolution(TypedDict):
+    """How a group was resolved, as kept with the group (JSON) and shown by the API."""
+
+    keep: str
+    action: ResolveAction
+    actor: str
+    images: list[ResolvedImage]
+
+
 def resolve_group(
     session: Session,
     store: BlobStore,
     scan: Scan,
     number: int,
     keep: str,
-    action: str,
+    action_name: str,
     caller: Caller,
-) -> dict[str, Any]:
+) -> Resolution:
     """Keep `keep`; link the group's other images to it, or delete them.
 
     Returns what was done to each image. Images deleted since the scan are skipped and said so.
     """
-    if action not in RESOLVE_ACTIONS:
+    action = parse(ResolveAction, action_name)
+    if action is None:
         raise InvalidResolution(
-            f"action must be one of {', '.join(RESOLVE_ACTIONS)}, not {action!r}"
+            f"action must be one of {listing(ResolveAction)}, not {action_name!r}"
         )
-    if scan.status != "done":
+    if scan.status != ScanStatus.DONE:
         raise InvalidResolution(
             f"scan {scan.id} is {scan.status}; resolve its groups when it is done"
         )
@@ -67,23 +83,29 @@ def resolve_group(
             "keep another image of the group or scan again"
         )
 
-    results = []
+    results: list[ResolvedImage] = []
     for image_id in group.images:
         if image_id == keep:
             continue
         image = session.get(Image, image_id)
         if image is None:
-            results.append({"image_id": image_id, "result": "already deleted"})
-        elif action == "delete":
+            results.append({"image_id": image_id, "result": ResolveResult.ALREADY_DELETED})
+        elif action == ResolveAction.DELETE:
             # Uploads linked to it were copies of the picture the keeper keeps: they follow it.
             session.execute(update(Image).where(Image.linked_to == image.id).values(linked_to=keep))
             delete_image(session, store, image, caller.actor)
-            results.append({"image_id": image_id, "result": "deleted"})
+            results.append({"image_id": image_id, "result": ResolveResult.DELETED})
         elif image.linked_to == keep:
-            results.append({"image_id": image_id, "result": "already linked"})
+            results.append({"image_id": image_id, "result": ResolveResult.ALREADY_LINKED})
         else:
             link_existing(session, store, image, keeper, caller.actor)
-            results.append({"image_id": image_id, "result": "linked"})
-    group.resolution = {"keep": keep, "action": action, "actor": caller.actor, "images": results}
+            results.append({"image_id": image_id, "result": ResolveResult.LINKED})
+    resolution: Resolution = {
+        "keep": keep,
+        "action": action,
+        "actor": caller.actor,
+        "images": results,
+    }
+    group.resolution = dict(resolution)
     group.resolved_at = utcnow()
-    return group.resolution
+    return resolution

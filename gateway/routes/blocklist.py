@@ -1,21 +1,21 @@
 """A collection's blocklist: block a file, list the entries, remove one."""
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
-from dupgate.blocklist import block_file, block_view, blocklist, unblock
+from dupgate.blocklist import BLOCKLIST, block_file, blocklist, unblock
 from dupgate.collections import visible_collection
 from dupgate.keys import Caller
 from dupgate.uploads import save_features
 from gateway.deps import AdminCaller, AdminCallerOutsideTransaction, ServicesDep, SessionDep
 from gateway.errors import UNSUPPORTED_FILE
 from gateway.fields import REASON_LENGTH, PathId
+from gateway.pagination import Page, Pages
 from gateway.routes.collections import CollectionName
 from gateway.routes.uploads import analysed, checked_text, exists, multipart, staged_image
+from gateway.schemas.images import Block
 from gateway.staging import discard
 
 router = APIRouter(tags=["blocklist"])
@@ -33,7 +33,7 @@ async def block_a_file(
     services: ServicesDep,
     session: SessionDep,
     caller: AdminCallerOutsideTransaction,
-) -> dict[str, Any]:
+) -> Block:
     """Block a picture given as a file (multipart `file` and `reason`); only its features are kept."""
     await run_in_threadpool(exists, services, caller, collection)
     form = await staged_image(request, services)
@@ -56,7 +56,7 @@ def _block(
     features: Features,
     filename: str | None,
     reason: str,
-) -> dict[str, Any]:
+) -> Block:
     save_features(session, features)
     row = block_file(
         session,
@@ -66,16 +66,17 @@ def _block(
         reason,
         caller,
     )
-    return block_view(row)
+    return Block.of(row)
 
 
 @router.get("/collections/{collection}/blocklist")
 def list_blocked(
-    collection: CollectionName, session: SessionDep, caller: AdminCaller
-) -> dict[str, Any]:
+    collection: CollectionName, session: SessionDep, caller: AdminCaller, pages: Pages
+) -> Page[Block]:
     """The collection's blocklist, oldest first."""
     visible_collection(session, caller, collection)
-    return {"blocked": [block_view(b) for b in blocklist(session, collection)]}
+    found = blocklist(session, collection, after=pages.after(BLOCKLIST), limit=pages.limit)
+    return Page[Block].of(found, Block.of)
 
 
 @router.delete("/collections/{collection}/blocklist/{block_id}", status_code=204)

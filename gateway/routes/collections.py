@@ -1,22 +1,25 @@
 """Collections: create one or change its policy (PUT), read it, list them, see its policy history."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from dupgate.collections import (
+    COLLECTIONS,
+    POLICY_VERSIONS,
     PolicyChange,
-    collection_view,
-    policy_version_view,
     policy_versions,
     put_collection,
     visible_collection,
     visible_collections,
 )
+from dupgate.vocabulary import Action, Tier
 from gateway.deps import AdminCaller, ReadCaller, SessionDep
 from gateway.errors import CONFLICT
-from gateway.fields import NO_NUL, Tenant
+from gateway.fields import NO_NUL, Tenant, one_of
+from gateway.pagination import Page, Pages
+from gateway.schemas.collections import Collection, PolicyVersion
 
 router = APIRouter(tags=["collections"])
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
@@ -32,7 +35,9 @@ CollectionName = Annotated[
 
 # Strict: `false` or "0.5" is not a threshold (lax parsing stored `false` as 0).
 Threshold = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-ActionName = Annotated[str, Field(max_length=20, pattern=NO_NUL)]
+# Names are checked by the domain, which says which tiers and actions there are (422).
+TierName = Annotated[str, Field(max_length=20, pattern=NO_NUL, json_schema_extra=one_of(Tier))]
+ActionName = Annotated[str, Field(max_length=20, pattern=NO_NUL, json_schema_extra=one_of(Action))]
 
 
 class Thresholds(BaseModel):
@@ -44,7 +49,7 @@ class Thresholds(BaseModel):
 class CollectionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     thresholds: Thresholds = Field(default_factory=Thresholds)
-    policy: dict[ActionName, ActionName] | None = Field(
+    policy: dict[TierName, ActionName] | None = Field(
         None, description='the action per tier, e.g. {"exact": "reject", "near": "hold"}'
     )
     check_against: list[Annotated[str, Field(pattern=COLLECTION_PATTERN)]] | None = Field(
@@ -59,7 +64,7 @@ class CollectionRequest(BaseModel):
 @router.put("/collections/{collection}", responses=CONFLICT)
 def put(
     collection: CollectionName, body: CollectionRequest, session: SessionDep, caller: AdminCaller
-) -> dict[str, Any]:
+) -> Collection:
     """Create a collection (an empty body takes the defaults) or change its policy.
 
     Every change is a new policy version, kept with who made it and when.
@@ -67,23 +72,29 @@ def put(
     change = PolicyChange(
         body.thresholds.exact, body.thresholds.near, body.policy, body.check_against, body.tenant
     )
-    return collection_view(put_collection(session, collection, change, caller))
+    return Collection.of(put_collection(session, collection, change, caller))
 
 
 @router.get("/collections")
-def list_collections(session: SessionDep, caller: ReadCaller) -> dict[str, Any]:
-    """The collections this key may see."""
-    return {"collections": [collection_view(c) for c in visible_collections(session, caller)]}
+def list_collections(session: SessionDep, caller: ReadCaller, pages: Pages) -> Page[Collection]:
+    """The collections this key may see, by name."""
+    found = visible_collections(session, caller, after=pages.after(COLLECTIONS), limit=pages.limit)
+    return Page[Collection].of(found, Collection.of)
 
 
 @router.get("/collections/{collection}")
-def get(collection: CollectionName, session: SessionDep, caller: ReadCaller) -> dict[str, Any]:
+def get(collection: CollectionName, session: SessionDep, caller: ReadCaller) -> Collection:
     """A collection's thresholds, policy and policy version."""
-    return collection_view(visible_collection(session, caller, collection))
+    return Collection.of(visible_collection(session, caller, collection))
 
 
 @router.get("/collections/{collection}/policies")
-def history(collection: CollectionName, session: SessionDep, caller: ReadCaller) -> dict[str, Any]:
+def history(
+    collection: CollectionName, session: SessionDep, caller: ReadCaller, pages: Pages
+) -> Page[PolicyVersion]:
     """Every version of the collection's policy, newest first, with who made it and when."""
     visible_collection(session, caller, collection)
-    return {"versions": [policy_version_view(v) for v in policy_versions(session, collection)]}
+    found = policy_versions(
+        session, collection, after=pages.after(POLICY_VERSIONS), limit=pages.limit
+    )
+    return Page[PolicyVersion].of(found, PolicyVersion.of)

@@ -1,14 +1,16 @@
 """The audit trail: every decision, review, policy change, deletion and block, in order."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from dupgate.collections import visible_collection
-from dupgate.events import event_view, list_events
+from dupgate.events import EVENTS, list_events
 from gateway.deps import ReadCaller, SessionDep
 from gateway.fields import MAX_INT, NO_NUL, TENANT_LENGTH
+from gateway.pagination import Page, Pages
 from gateway.routes.collections import COLLECTION_PATTERN
+from gateway.schemas.events import Event
 
 router = APIRouter(tags=["events"])
 
@@ -17,11 +19,16 @@ router = APIRouter(tags=["events"])
 def events(
     session: SessionDep,
     caller: ReadCaller,
+    pages: Pages,
     collection: Annotated[str | None, Query(pattern=COLLECTION_PATTERN)] = None,
     after: Annotated[
-        int, Query(ge=0, le=MAX_INT, description="the `seq` of the last event seen")
+        int,
+        Query(
+            ge=0,
+            le=MAX_INT,
+            description="start after the event with this `seq` (e.g. the last a webhook got)",
+        ),
     ] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     tenant: Annotated[
         str | None,
         Query(
@@ -30,11 +37,15 @@ def events(
             description="keys over every tenant: only this one",
         ),
     ] = None,
-) -> dict[str, Any]:
-    """Events after `after`, oldest first; page on with `next`."""
+) -> Page[Event]:
+    """Events oldest first; page on with `next_cursor`. The last page's is null: to follow the
+    trail later, ask again with `after` = the last `seq` seen."""
     if collection is not None:
         visible_collection(session, caller, collection)
-    rows = list_events(
-        session, caller, collection=collection, after=after, limit=limit, tenant=tenant
+    (seen,) = pages.after(EVENTS) or (after,)
+    assert isinstance(seen, int)
+    start = max(after, seen)
+    found = list_events(
+        session, caller, collection=collection, after=(start,), limit=pages.limit, tenant=tenant
     )
-    return {"events": [event_view(e) for e in rows], "next": rows[-1].seq if rows else after}
+    return Page[Event].of(found, Event.of)

@@ -2,21 +2,20 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from dupgate.blocklist import block_image, block_view
+from dupgate.blocklist import block_image
+from dupgate.collections import visible_image
 from dupgate.commit import delete_image
-from dupgate.events import iso
-from dupgate.keys import Caller
 from dupgate.locking import lock_collections
-from dupgate.models import Collection, Image
+from dupgate.models import Image as ImageRow
 from dupgate.services import Services
 from gateway.deps import AdminCaller, ReadCaller, ServicesDep, SessionDep
 from gateway.fields import REASON_LENGTH, PathId, text
+from gateway.schemas.images import Block, Image
 
 router = APIRouter(tags=["images"])
 
@@ -30,13 +29,15 @@ MEDIA_TYPES = {
 }
 
 
-def visible_image(session: Session, caller: Caller, image_id: str) -> Image:
-    """The image if the caller's tenant owns it; 404 otherwise."""
-    image = session.get(Image, image_id)
-    collection = session.get(Collection, image.collection) if image else None
-    if image is None or collection is None or not caller.sees(collection.tenant):
-        raise HTTPException(404, f"no image with id {image_id}")
-    return image
+def binary(media_types: list[str], description: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answer of a route that streams bytes of these types."""
+    schema = {"type": "string", "format": "binary"}
+    return {
+        200: {
+            "description": description,
+            "content": {media_type: {"schema": schema} for media_type in media_types},
+        }
+    }
 
 
 def stream_blob(services: Services, key: str, media_type: str) -> StreamingResponse:
@@ -46,30 +47,18 @@ def stream_blob(services: Services, key: str, media_type: str) -> StreamingRespo
 
 
 @router.get("/images/{image_id}")
-def get_image(image_id: PathId, session: SessionDep, caller: ReadCaller) -> dict[str, Any]:
+def get_image(image_id: PathId, session: SessionDep, caller: ReadCaller) -> Image:
     """An image's metadata, labels and links."""
     image = visible_image(session, caller, image_id)
-    links = list(session.scalars(select(Image.id).where(Image.linked_to == image.id)))
-    return {
-        "image_id": image.id,
-        "collection": image.collection,
-        "external_id": image.external_id,
-        "labels": image.labels,
-        "filename": image.filename,
-        "sha256": image.sha256,
-        "width": image.width,
-        "height": image.height,
-        "format": image.format,
-        "size": image.size,
-        "linked_to": image.linked_to,
-        "links": links,
-        "upload_id": image.upload_id,
-        "created_at": iso(image.created_at),
-        "content_url": f"/v1/images/{image.linked_to or image.id}/content",
-    }
+    links = list(session.scalars(select(ImageRow.id).where(ImageRow.linked_to == image.id)))
+    return Image.of(image, links)
 
 
-@router.get("/images/{image_id}/content")
+@router.get(
+    "/images/{image_id}/content",
+    response_class=StreamingResponse,
+    responses=binary([*MEDIA_TYPES.values(), "application/octet-stream"], "the image's bytes"),
+)
 def get_content(
     image_id: PathId, session: SessionDep, services: ServicesDep, caller: ReadCaller
 ) -> StreamingResponse:
@@ -103,11 +92,9 @@ class BlockRequest(BaseModel):
 
 
 @router.post("/images/{image_id}/block", status_code=201)
-def block(
-    image_id: PathId, body: BlockRequest, session: SessionDep, caller: AdminCaller
-) -> dict[str, Any]:
+def block(image_id: PathId, body: BlockRequest, session: SessionDep, caller: AdminCaller) -> Block:
     """Block the image's picture in its collection: later uploads that match it are rejected
     with the reason, whatever the policy says, also after the image itself is deleted."""
-    return block_view(
+    return Block.of(
         block_image(session, visible_image(session, caller, image_id), body.reason, caller)
     )

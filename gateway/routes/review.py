@@ -1,20 +1,22 @@
 """The review queue: held uploads, completed by a person; and "not a duplicate" verdicts."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from dupgate.collections import visible_collection
+from dupgate.collections import visible_collection, visible_image
 from dupgate.not_duplicates import declare_not_duplicate
-from dupgate.review import Review, held_uploads, review_upload
-from dupgate.uploads import upload_view
+from dupgate.review import HELD, Review, held_uploads, review_upload
+from dupgate.uploads import visible_upload
+from dupgate.vocabulary import REVIEW_ACTIONS
 from gateway.deps import AdminCaller, ServicesDep, SessionDep
 from gateway.errors import CONFLICT
-from gateway.fields import BodyId, Offset, PathId
+from gateway.fields import BodyId, PathId, one_of
+from gateway.pagination import Page, Pages
 from gateway.routes.collections import CollectionName
-from gateway.routes.images import visible_image
-from gateway.routes.uploads import visible_upload
+from gateway.schemas.images import NotDuplicate
+from gateway.schemas.uploads import HeldUpload, Upload
 
 router = APIRouter(tags=["review"])
 
@@ -24,20 +26,25 @@ def review_queue(
     collection: CollectionName,
     session: SessionDep,
     caller: AdminCaller,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Offset = 0,
-) -> dict[str, Any]:
+    pages: Pages,
+) -> Page[HeldUpload]:
     """Uploads the policy held, oldest first, each with its matches and a link to its bytes."""
     visible_collection(session, caller, collection)
-    held = held_uploads(session, collection, limit, offset)
-    return {
-        "uploads": [upload_view(u) | {"content_url": f"/v1/uploads/{u.id}/content"} for u in held]
-    }
+    held = held_uploads(session, collection, after=pages.after(HELD), limit=pages.limit)
+    return Page[HeldUpload].of(held, HeldUpload.held)
 
 
 class ReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    action: Annotated[str, Field(max_length=20, description="accept, link, overwrite or reject")]
+    # Checked by the domain, which says which actions a review takes (422).
+    action: Annotated[
+        str,
+        Field(
+            max_length=20,
+            description="accept, link, overwrite or reject",
+            json_schema_extra=one_of(REVIEW_ACTIONS),
+        ),
+    ]
     image_id: BodyId | None = Field(
         None, description="for link and overwrite: the image; the best match when left out"
     )
@@ -55,7 +62,7 @@ def review(
     services: ServicesDep,
     session: SessionDep,
     caller: AdminCaller,
-) -> dict[str, Any]:
+) -> Upload:
     """Complete a held upload: accept, link, overwrite or reject, through the same commit path."""
     upload = visible_upload(session, caller, upload_id)
     review_upload(
@@ -66,7 +73,7 @@ def review(
         caller,
     )
     # The same row, refreshed by the review (one identity per session).
-    return upload_view(upload)
+    return Upload.of(upload)
 
 
 class NotDuplicateRequest(BaseModel):
@@ -77,9 +84,9 @@ class NotDuplicateRequest(BaseModel):
 @router.post("/not-duplicates", status_code=201)
 def not_duplicate(
     body: NotDuplicateRequest, session: SessionDep, caller: AdminCaller
-) -> dict[str, Any]:
+) -> NotDuplicate:
     """Say two images are not duplicates: their pictures are never flagged against each other
     again, in uploads or scans."""
     a, b = (visible_image(session, caller, i) for i in body.image_ids)
     created = declare_not_duplicate(session, caller, a, b)
-    return {"image_ids": [a.id, b.id], "created": created}
+    return NotDuplicate(image_ids=[a.id, b.id], created=created)

@@ -4,29 +4,30 @@ background, with its groups as JSON and as an HTML report, and resolving a group
 import logging
 from datetime import datetime
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi import Path as FastAPIPath
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
-from dupgate.collections import visible_collection
-from dupgate.keys import Caller
-from dupgate.models import Scan
+from dupgate.collections import visible_collection, visible_image
 from dupgate.scans.jobs import (
+    GROUPS,
+    SCANS,
     collection_scans,
     create_scan,
     duplicates_of,
-    group_views,
+    finished_scan,
+    members,
     scan_groups,
-    scan_view,
+    visible_scan,
 )
 from dupgate.scans.report_page import report_page
 from dupgate.scans.resolve import resolve_group
 from dupgate.scans.scope import ScanFilter
 from dupgate.unit_of_work import after_commit
+from dupgate.vocabulary import ResolveAction
 from gateway.deps import AdminCaller, ReadCaller, ServicesDep, SessionDep
 from gateway.errors import CONFLICT
 from gateway.fields import (
@@ -35,12 +36,13 @@ from gateway.fields import (
     NO_NUL,
     BodyId,
     Label,
-    Offset,
     PathId,
+    one_of,
     text,
 )
+from gateway.pagination import Page, Pages
 from gateway.routes.collections import CollectionName
-from gateway.routes.images import visible_image
+from gateway.schemas.scans import Duplicates, Resolution, Scan, ScanGroup
 
 router = APIRouter(tags=["scans"])
 log = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ def single_scan(
     ] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-) -> dict[str, Any]:
+) -> Duplicates:
     """The images of the collection that duplicate this one, with scores and tiers (no decoding)."""
     image = visible_image(session, caller, image_id)
     collection = visible_collection(session, caller, image.collection)
@@ -77,7 +79,7 @@ def single_scan(
     )
     limit = collection.near_threshold if threshold is None else threshold
     duplicates = duplicates_of(session, services.registry, image, limit, scope)
-    return {"image_id": image.id, "threshold": limit, "duplicates": duplicates}
+    return Duplicates.of(image.id, limit, duplicates)
 
 
 class ScanFilters(BaseModel):
@@ -105,7 +107,7 @@ def start_scan(
     response: Response,
     session: SessionDep,
     caller: AdminCaller,
-) -> dict[str, Any]:
+) -> Scan:
     """Scan the collection (or the part the filters keep) for duplicates in the background."""
     scan = create_scan(
         session,
@@ -116,7 +118,7 @@ def start_scan(
     )
     after_commit(session, partial(_enqueue, scan.id))
     response.headers["Location"] = f"/v1/scans/{scan.id}"
-    return scan_view(scan)
+    return Scan.of(scan)
 
 
 def _enqueue(scan_id: str) -> None:
@@ -132,53 +134,29 @@ def _enqueue(scan_id: str) -> None:
 
 @router.get("/collections/{collection}/scans")
 def list_scans(
-    collection: CollectionName, session: SessionDep, caller: ReadCaller
-) -> dict[str, Any]:
+    collection: CollectionName, session: SessionDep, caller: ReadCaller, pages: Pages
+) -> Page[Scan]:
     """The collection's scans, newest first."""
     visible_collection(session, caller, collection)
-    return {"scans": [scan_view(s) for s in collection_scans(session, collection)]}
-
-
-def visible_scan(session: Session, caller: Caller, scan_id: str) -> Scan:
-    """The scan if the caller's tenant owns its collection; 404 otherwise."""
-    scan = session.get(Scan, scan_id)
-    if scan is None:
-        raise HTTPException(404, f"no scan with id {scan_id}")
-    try:
-        visible_collection(session, caller, scan.collection)
-    except LookupError as e:
-        raise HTTPException(404, f"no scan with id {scan_id}") from e
-    return scan
-
-
-def finished_scan(session: Session, caller: Caller, scan_id: str) -> Scan:
-    scan = visible_scan(session, caller, scan_id)
-    if scan.status != "done":
-        detail = f"scan {scan_id} is {scan.status}" + (
-            f" ({scan.done}/{scan.total} images)" if scan.status == "running" else ""
-        )
-        raise HTTPException(409, detail + "; its groups are ready when it is done")
-    return scan
+    found = collection_scans(session, collection, after=pages.after(SCANS), limit=pages.limit)
+    return Page[Scan].of(found, Scan.of)
 
 
 @router.get("/scans/{scan_id}")
-def get_scan(scan_id: PathId, session: SessionDep, caller: ReadCaller) -> dict[str, Any]:
+def get_scan(scan_id: PathId, session: SessionDep, caller: ReadCaller) -> Scan:
     """The scan's progress (done/total) and, when it is done, how many groups it found."""
-    return scan_view(visible_scan(session, caller, scan_id))
+    return Scan.of(visible_scan(session, caller, scan_id))
 
 
 @router.get("/scans/{scan_id}/groups", responses=CONFLICT)
 def get_groups(
-    scan_id: PathId,
-    session: SessionDep,
-    caller: ReadCaller,
-    offset: Offset = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
+    scan_id: PathId, session: SessionDep, caller: ReadCaller, pages: Pages
+) -> Page[ScanGroup]:
     """The groups, biggest first: images, the scores that joined them, the suggested keeper."""
     scan = finished_scan(session, caller, scan_id)
-    groups = group_views(session, scan_groups(session, scan.id, offset, limit))
-    return {"scan_id": scan.id, "total": scan.groups, "offset": offset, "groups": groups}
+    found = scan_groups(session, scan.id, after=pages.after(GROUPS), limit=pages.limit)
+    images = members(session, found.rows)
+    return Page[ScanGroup].of(found, lambda group: ScanGroup.of(group, images[group.id]))
 
 
 @router.get("/scans/{scan_id}/report.html", response_class=HTMLResponse, responses=CONFLICT)
@@ -208,8 +186,14 @@ def _make_previews(missing: list[tuple[str, str]]) -> None:
 class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     keep: BodyId = Field(description="the image to keep (e.g. the suggested keeper)")
+    # Checked by the domain, which says which actions there are (422).
     action: Annotated[
-        str, Field(max_length=20, description="link the others to it, or delete them")
+        str,
+        Field(
+            max_length=20,
+            description="link the others to it, or delete them",
+            json_schema_extra=one_of(ResolveAction),
+        ),
     ]
 
 
@@ -221,7 +205,10 @@ def resolve(
     services: ServicesDep,
     session: SessionDep,
     caller: AdminCaller,
-) -> dict[str, Any]:
+) -> Resolution:
     """Keep one image of the group; link the others to it or delete them (audited as uploads are)."""
     scan = visible_scan(session, caller, scan_id)
-    return resolve_group(session, services.store, scan, number, body.keep, body.action, caller)
+    resolution = resolve_group(
+        session, services.store, scan, number, body.keep, body.action, caller
+    )
+    return Resolution.model_validate(resolution)

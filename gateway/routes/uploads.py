@@ -20,7 +20,7 @@ from dupgate.analysis.features import ANALYSIS_VERSION
 from dupgate.collections import visible_collection
 from dupgate.db import read_scope
 from dupgate.formats import sniff
-from dupgate.keys import Caller, Forbidden
+from dupgate.keys import Caller
 from dupgate.models import Collection, Upload
 from dupgate.notify import DecisionWaiters, TooManyWaiters, redis_url
 from dupgate.remote_analysis import AnalysisUnavailable, new_request_id, receive_answer
@@ -28,13 +28,18 @@ from dupgate.services import Services
 from dupgate.unit_of_work import after_commit
 from dupgate.uploads import (
     NewUpload,
+    UnknownUpload,
     create_upload,
     describe_matches,
     find_duplicates,
     new_upload_id,
+    require_visible,
+    staged_bytes,
     stored_features,
-    upload_view,
+    visible_upload,
+    with_tenant,
 )
+from dupgate.vocabulary import FINISHED, Tier
 from gateway.deps import (
     CallerOutsideTransaction,
     ReadCaller,
@@ -51,7 +56,9 @@ from gateway.fields import (
 )
 from gateway.rate_limits import RateLimitedUploadCaller
 from gateway.routes.collections import CollectionName
-from gateway.routes.images import stream_blob
+from gateway.routes.images import binary, stream_blob
+from gateway.schemas.uploads import BlockedMatch, CheckResult, Match, UploadAccepted
+from gateway.schemas.uploads import Upload as UploadView
 from gateway.staging import StagedFile, StagedForm, discard, stage_form
 
 router = APIRouter(tags=["uploads"])
@@ -137,7 +144,7 @@ async def post_image(
     session: SessionDep,
     caller: RateLimitedUploadCaller,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> dict[str, Any]:
+) -> UploadAccepted:
     """Stage the image, record a queued upload and enqueue its analysis; answers at once."""
     await run_in_threadpool(exists, services, caller, collection)
     # Refuse (503) rather than accept what no worker could be told about for a while; an
@@ -166,7 +173,7 @@ async def post_image(
     finally:
         discard(form)
     response.headers["Location"] = f"/v1/uploads/{upload.id}"
-    return {"upload_id": upload.id, "status": upload.status}
+    return UploadAccepted(upload_id=upload.id, status=upload.status)
 
 
 def _record(
@@ -212,7 +219,7 @@ async def get_upload(
     services: ServicesDep,
     caller: CallerOutsideTransaction,
     wait: Annotated[float, Query(ge=0, le=30, description="seconds to wait for a decision")] = 0,
-) -> dict[str, Any]:
+) -> UploadView:
     """The upload's status and, once decided, its decision; `?wait=` long-polls.
 
     Keys with the `upload` scope read the uploads they sent; `read` keys read every upload.
@@ -221,7 +228,7 @@ async def get_upload(
         return await run_in_threadpool(_read_upload, services, caller, upload_id)
     waiting = waiters(services)
 
-    async def read() -> dict[str, Any]:
+    async def read() -> UploadView:
         found = await waiting.shared_read(
             upload_id, lambda: run_in_threadpool(_load_upload, services, upload_id)
         )
@@ -234,7 +241,7 @@ async def get_upload(
         async with waiting.watch(upload_id) as woken:
             # Registered before this read: a decision committed after it wakes the waiter.
             view = await read()
-            while view["status"] not in ("decided", "failed"):
+            while view.status not in FINISHED:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -246,7 +253,7 @@ async def get_upload(
     except TooManyWaiters:
         # Refuse only those who would wait: a decided upload is answered at once.
         view = await run_in_threadpool(_read_upload, services, caller, upload_id)
-        if view["status"] in ("decided", "failed"):
+        if view.status in FINISHED:
             return view
         raise
 
@@ -264,35 +271,6 @@ def waiters(services: Services) -> DecisionWaiters:
     return _waiters
 
 
-def visible_upload(session: Session, caller: Caller, upload_id: str) -> Upload:
-    """The upload if the caller may read it: 404 for another tenant's, 403 without the scope."""
-    found = _with_tenant(session, upload_id)
-    if found is None:
-        raise HTTPException(404, f"no upload with id {upload_id}")
-    upload, tenant = found
-    _require_visible(caller, upload_id, tenant, upload.key_id)
-    return upload
-
-
-def _with_tenant(session: Session, upload_id: str) -> tuple[Upload, str] | None:
-    """The upload and the tenant of its collection, or None if there is no such upload."""
-    upload = session.get(Upload, upload_id)
-    collection = session.get(Collection, upload.collection) if upload else None
-    if upload is None or collection is None:
-        return None
-    return upload, collection.tenant
-
-
-def _require_visible(caller: Caller, upload_id: str, tenant: str, key_id: str | None) -> None:
-    if not caller.sees(tenant):
-        raise HTTPException(404, f"no upload with id {upload_id}")
-    own = caller.can("upload") and key_id is not None and key_id == caller.key_id
-    if not (caller.can("read") or own):
-        raise Forbidden(
-            "this API key may read only the uploads it sent (the 'read' scope reads all)"
-        )
-
-
 @dataclass(frozen=True)
 class _ReadUpload:
     """An upload as read before knowing who asks (long-polls share it): who may see it, and
@@ -300,43 +278,40 @@ class _ReadUpload:
 
     tenant: str
     key_id: str | None
-    view: dict[str, Any]
+    view: UploadView
 
 
 def _load_upload(services: Services, upload_id: str) -> _ReadUpload | None:
     with read_scope(services.database_url) as snapshot:
-        found = _with_tenant(snapshot, upload_id)
+        found = with_tenant(snapshot, upload_id)
         if found is None:
             return None
         upload, tenant = found
-        return _ReadUpload(tenant, upload.key_id, upload_view(upload))
+        return _ReadUpload(tenant, upload.key_id, UploadView.of(upload))
 
 
-def _shown(caller: Caller, upload_id: str, found: _ReadUpload | None) -> dict[str, Any]:
+def _shown(caller: Caller, upload_id: str, found: _ReadUpload | None) -> UploadView:
     """The view of `found` if the caller may read it (shared by waiters: never changed)."""
     if found is None:
-        raise HTTPException(404, f"no upload with id {upload_id}")
-    _require_visible(caller, upload_id, found.tenant, found.key_id)
+        raise UnknownUpload(upload_id)
+    require_visible(caller, upload_id, found.tenant, found.key_id)
     return found.view
 
 
-def _read_upload(services: Services, caller: Caller, upload_id: str) -> dict[str, Any]:
+def _read_upload(services: Services, caller: Caller, upload_id: str) -> UploadView:
     return _shown(caller, upload_id, _load_upload(services, upload_id))
 
 
-@router.get("/uploads/{upload_id}/content")
+@router.get(
+    "/uploads/{upload_id}/content",
+    response_class=StreamingResponse,
+    responses=binary(["application/octet-stream"], "the upload's bytes"),
+)
 def get_upload_content(
     upload_id: PathId, services: ServicesDep, session: SessionDep, caller: ReadCaller
 ) -> StreamingResponse:
     """The bytes of an upload that is not committed yet, e.g. one held for review."""
-    upload = visible_upload(session, caller, upload_id)
-    key = upload.staging_key
-    if key is None:
-        raise HTTPException(
-            404,
-            f"upload {upload_id} keeps no bytes of its own: it is {upload.action or upload.status}"
-            + (f"; see /v1/images/{upload.image_id}/content" if upload.image_id else ""),
-        )
+    key = staged_bytes(visible_upload(session, caller, upload_id))
     return stream_blob(services, key, "application/octet-stream")
 
 
@@ -348,7 +323,7 @@ async def check_image(
     request: Request,
     services: ServicesDep,
     caller: RateLimitedUploadCaller,
-) -> dict[str, Any]:
+) -> CheckResult:
     """Analyse and match an image without committing anything: the same code as the worker."""
     await run_in_threadpool(exists, services, caller, collection)
     form = await staged_image(request, services)
@@ -402,7 +377,7 @@ def _enqueue_analysis(request_id: str, key: str, timeout: float) -> None:
         raise AnalysisUnavailable(f"the broker is unreachable: {type(e).__name__}") from e
 
 
-def _check(services: Services, collection: str, features: Features) -> dict[str, Any]:
+def _check(services: Services, collection: str, features: Features) -> CheckResult:
     # /check commits nothing: it reads in snapshots, and none is open while a worker analyses.
     with read_scope(services.database_url) as snapshot:
         found = find_duplicates(
@@ -410,16 +385,10 @@ def _check(services: Services, collection: str, features: Features) -> dict[str,
         )
         described = describe_matches(snapshot, found.matches)
     best = found.matches[0] if found.matches else None
-    view: dict[str, Any] = {
-        "tier": best.tier if best else "unique",
-        "score": best.score if best else 0.0,
-        "matches": described,
-    }
-    if found.blocked is not None:
-        view["blocked"] = {
-            "block_id": found.blocked.block_id,
-            "reason": found.blocked.reason,
-            "score": found.blocked.score,
-            "tier": found.blocked.tier,
-        }
-    return view
+    blocked = found.blocked
+    return CheckResult(
+        tier=best.tier if best else Tier.UNIQUE,
+        score=best.score if best else 0.0,
+        matches=[Match.model_validate(m) for m in described],
+        blocked=None if blocked is None else BlockedMatch.model_validate(blocked),
+    )

@@ -1,21 +1,25 @@
 """Webhooks: register an endpoint, list and delete them, see and redo deliveries."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from dupgate.vocabulary import DeliveryStatus
 from dupgate.webhooks import (
+    DELIVERIES,
+    WEBHOOKS,
     create_webhook,
     delete_webhook,
     deliveries,
     redeliver,
     visible_webhook,
     visible_webhooks,
-    webhook_view,
 )
 from gateway.deps import AdminCaller, ServicesDep, SessionDep
 from gateway.fields import LABEL_LENGTH, SECRET_LENGTH, URL_LENGTH, PathId, Tenant, text
+from gateway.pagination import Page, Pages
+from gateway.schemas.webhooks import Delivery, Redelivery, Webhook, WebhookCreated
 
 router = APIRouter(tags=["webhooks"])
 
@@ -35,7 +39,7 @@ class WebhookRequest(BaseModel):
 @router.post("/webhooks", status_code=201)
 def create(
     body: WebhookRequest, session: SessionDep, services: ServicesDep, caller: AdminCaller
-) -> dict[str, Any]:
+) -> WebhookCreated:
     """Register an endpoint for the tenant's events; its host must resolve to public addresses."""
     tenant = caller.tenant_for_new(body.tenant)
     hook = create_webhook(
@@ -47,13 +51,14 @@ def create(
         caller,
         allowed=services.settings.webhook_networks,
     )
-    return {"id": hook.id}
+    return WebhookCreated(id=hook.id)
 
 
 @router.get("/webhooks")
-def list_webhooks(session: SessionDep, caller: AdminCaller) -> dict[str, Any]:
-    """The tenant's endpoints (never their secrets)."""
-    return {"webhooks": [webhook_view(h) for h in visible_webhooks(session, caller)]}
+def list_webhooks(session: SessionDep, caller: AdminCaller, pages: Pages) -> Page[Webhook]:
+    """The tenant's endpoints, oldest first (never their secrets)."""
+    found = visible_webhooks(session, caller, after=pages.after(WEBHOOKS), limit=pages.limit)
+    return Page[Webhook].of(found, Webhook.model_validate)
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204)
@@ -67,18 +72,21 @@ def list_deliveries(
     webhook_id: PathId,
     session: SessionDep,
     caller: AdminCaller,
-    status: Annotated[str | None, Query(pattern="^(pending|delivered|dead|cancelled)$")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
+    pages: Pages,
+    status: Annotated[DeliveryStatus | None, Query(description="only deliveries in it")] = None,
+) -> Page[Delivery]:
     """Deliveries, newest first, each with every attempt: status code, latency, error."""
     hook = visible_webhook(session, caller, webhook_id)
-    return {"deliveries": deliveries(session, hook, status=status, limit=limit)}
+    found = deliveries(
+        session, hook, status=status, after=pages.after(DELIVERIES), limit=pages.limit
+    )
+    return Page[Delivery].of(found, Delivery.of)
 
 
 @router.post("/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", status_code=202)
 def redo(
     webhook_id: PathId, delivery_id: PathId, session: SessionDep, caller: AdminCaller
-) -> dict[str, Any]:
+) -> Redelivery:
     """Send a delivery's event again (e.g. a dead one, once the receiver is fixed)."""
     hook = visible_webhook(session, caller, webhook_id)
-    return {"id": redeliver(session, hook, delivery_id)}
+    return Redelivery(id=redeliver(session, hook, delivery_id))

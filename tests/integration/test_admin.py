@@ -16,7 +16,7 @@ def new_collection(server: Server, body: dict | None = None) -> str:
 
 
 def key_id_of(server: Server) -> str:
-    return str(server.client.get("/v1/keys").json()["keys"][0]["id"])
+    return str(server.client.get("/v1/keys").json()["items"][0]["id"])
 
 
 def test_a_policy_change_applies_to_the_next_upload_and_the_decision_names_its_version(
@@ -36,7 +36,7 @@ def test_a_policy_change_applies_to_the_next_upload_and_the_decision_names_its_v
     assert (after["action"], after["policy_version"]) == ("held", 2)
     # The same body again changes nothing and makes no version.
     assert admin.put_collection(c, {"policy": {"exact": "hold"}})["policy_version"] == 2
-    versions = admin.client.get(f"/v1/collections/{c}/policies").json()["versions"]
+    versions = admin.client.get(f"/v1/collections/{c}/policies").json()["items"]
     assert [v["version"] for v in versions] == [2, 1]
     assert versions[0]["policy"]["exact"] == "hold" and versions[1]["policy"]["exact"] == "reject"
     assert versions[0]["thresholds"]["near"] == 0.5
@@ -64,7 +64,7 @@ def test_a_held_upload_waits_for_review_and_completes_through_it(server: Server)
     held = admin.decided(held_id)["decision"]
     assert (held["action"], held["tier"], held["image_id"]) == ("held", "near", None)
 
-    queue = admin.client.get(f"/v1/collections/{c}/review").json()["uploads"]
+    queue = admin.client.get(f"/v1/collections/{c}/review").json()["items"]
     assert [u["upload_id"] for u in queue] == [held_id]
     assert queue[0]["decision"]["matches"][0]["image_id"] == original["image_id"]
     assert admin.client.get(queue[0]["content_url"]).content == captioned
@@ -76,7 +76,7 @@ def test_a_held_upload_waits_for_review_and_completes_through_it(server: Server)
     linked = admin.client.get(f"/v1/images/{done['image_id']}").json()
     assert linked["linked_to"] == original["image_id"]
     # The queue is empty, a second review is refused, and the poller sees the final decision.
-    assert admin.client.get(f"/v1/collections/{c}/review").json()["uploads"] == []
+    assert admin.client.get(f"/v1/collections/{c}/review").json()["items"] == []
     again = admin.client.post(f"/v1/uploads/{held_id}/review", json={"action": "accept"})
     assert again.status_code == 409 and "not waiting for review" in again.json()["detail"]
     assert admin.decided(held_id)["decision"]["action"] == "linked"
@@ -173,7 +173,7 @@ def test_a_file_can_be_blocked_without_keeping_it(server: Server) -> None:
     copy = admin.decision(c, resized_jpeg(photo("n01537544_indigo_bunting"), scale=0.7))
 
     assert copy["action"] == "rejected" and "banned by the moderators" in copy["reason"]
-    listed = admin.client.get(f"/v1/collections/{c}/blocklist").json()["blocked"]
+    listed = admin.client.get(f"/v1/collections/{c}/blocklist").json()["items"]
     assert [b["reason"] for b in listed] == ["banned by the moderators"]
     no_reason = admin.client.post(
         f"/v1/collections/{c}/blocklist",
@@ -194,15 +194,17 @@ def test_the_audit_trail_pages_through_every_decision_change_deletion_and_block(
     admin.client.delete(f"/v1/images/{image}")
 
     seen: list[dict] = []
-    after = 0
+    cursor = None
     while True:
-        page = admin.client.get(
-            "/v1/events", params={"collection": c, "after": after, "limit": 2}
-        ).json()
-        if not page["events"]:
+        params: dict[str, str | int] = {"collection": c, "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = admin.client.get("/v1/events", params=params).json()
+        assert len(page["items"]) <= 2
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
             break
-        seen += page["events"]
-        after = page["next"]
 
     assert [e["type"] for e in seen] == [
         "collection.created",

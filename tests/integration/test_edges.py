@@ -80,9 +80,11 @@ def test_long_or_nul_form_values_are_refused_with_422(server: Server) -> None:
     "path",
     [
         f"/v1/events?after={TOO_BIG}",
-        f"/v1/scans/{uuid.uuid4()}/groups?offset={TOO_BIG}",
+        f"/v1/scans/{uuid.uuid4()}/groups?limit={TOO_BIG}",
         f"/v1/scans/{uuid.uuid4()}/report.html?page={TOO_BIG}",
-        f"/v1/collections/anything/review?offset={TOO_BIG}",
+        f"/v1/collections/anything/review?limit={TOO_BIG}",
+        "/v1/keys?limit=0",
+        "/v1/events?cursor=" + "c" * 1001,
         "/v1/images/a%00b",
         "/v1/uploads/" + "u" * 65,
         "/v1/events?collection=a%00b",

@@ -71,3 +71,58 @@ def test_every_answer_is_declared_and_none_is_a_server_error(server: Server) -> 
     )
     print(f"schemathesis: {cases} cases, {len(failures)} distinct failures")
     assert not failures, "\n\n".join(failures.values())
+
+
+def test_every_operation_declares_the_schema_of_its_success_answer(server: Server) -> None:
+    spec = server.client.get("/openapi.json").json()
+    undeclared = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            success = {s: r for s, r in operation["responses"].items() if s.startswith("2")}
+            assert success, f"{method.upper()} {path} declares no success status"
+            for status, response in success.items():
+                if status == "204":
+                    assert "content" not in response, f"{method.upper()} {path}: 204 has a body"
+                    continue
+                content = response.get("content") or {}
+                if not content or not all(c.get("schema") for c in content.values()):
+                    undeclared.append(f"{method.upper()} {path} {status}")
+                json_schema = content.get("application/json", {}).get("schema", {})
+                if "application/json" in content and "$ref" not in json_schema:
+                    undeclared.append(f"{method.upper()} {path} {status}: not a model")
+    assert not undeclared, undeclared
+
+
+def test_every_list_answers_one_page_shape_and_every_error_one_body(server: Server) -> None:
+    spec = server.client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    pages = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            for status, response in operation["responses"].items():
+                json_schema = response.get("content", {}).get("application/json", {})
+                name = json_schema.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
+                if status.startswith(("4", "5")):
+                    assert set(response["content"]) == {"application/json"}, where
+                    assert name == "ErrorBody", (where, status)
+                if status == "200" and name.startswith("Page"):
+                    pages.append(path)
+                    assert set(schemas[name]["properties"]) == {"items", "next_cursor"}, name
+                    assert schemas[name]["properties"]["items"]["type"] == "array"
+                    parameters = {p["name"] for p in operation.get("parameters", [])}
+                    assert {"cursor", "limit"} <= parameters, where
+    assert sorted(pages) == sorted(
+        [
+            "/v1/collections",
+            "/v1/collections/{collection}/policies",
+            "/v1/collections/{collection}/review",
+            "/v1/collections/{collection}/blocklist",
+            "/v1/collections/{collection}/scans",
+            "/v1/scans/{scan_id}/groups",
+            "/v1/events",
+            "/v1/webhooks",
+            "/v1/webhooks/{webhook_id}/deliveries",
+            "/v1/keys",
+        ]
+    )

@@ -86,7 +86,7 @@ def groups_by_name(catalog: Catalog, scan_id: str) -> list[tuple[str, set[str]]]
             name_of[g["keeper"]["image_id"]],
             {name_of[i["image_id"]] for i in g["images"]},
         )
-        for g in r.json()["groups"]
+        for g in r.json()["items"]
     ]
 
 
@@ -101,7 +101,7 @@ def test_a_full_scan_groups_copies_with_their_original_and_leaves_distinct_photo
         ("tench", {"tench", "tench-small", "tench-sale"}),
         ("ostrich", {"ostrich", "ostrich-small"}),
     ]
-    group = catalog.server.client.get(f"/v1/scans/{done['scan_id']}/groups").json()["groups"][0]
+    group = catalog.server.client.get(f"/v1/scans/{done['scan_id']}/groups").json()["items"][0]
     # The caption copy has the original's size: the keeper is the less compressed of the two.
     assert group["keeper"]["rule"].startswith("least compressed")
     tiers = {i["external_id"]: i["tier"] for i in group["images"]}
@@ -224,7 +224,7 @@ def test_resolving_groups_links_or_deletes_the_rest_through_the_commit_path(
     assert stranger.status_code in (409, 422)
     # The next scan finds nothing left to do, and the trail has what was done and by whom.
     assert scan(catalog)["groups"] == 0
-    events = client.get("/v1/events", params={"collection": catalog.collection}).json()["events"]
+    events = client.get("/v1/events", params={"collection": catalog.collection}).json()["items"]
     done_to = {(e["type"], e["data"]["image_id"]) for e in events if e["type"].startswith("image.")}
     assert done_to == {
         ("image.linked", ids["tench-small"]),

@@ -16,10 +16,10 @@ def test_an_upload_key_can_upload_and_read_its_uploads_but_gets_403_on_admin_end
 ) -> None:
     admin = server.as_tenant()
     tenant = admin.client.get("/v1/collections").json()  # warm up: the tenant has none yet
-    assert tenant == {"collections": []}
+    assert tenant == {"items": [], "next_cursor": None}
     c = name()
     admin.put_collection(c)
-    me = admin.client.get("/v1/keys").json()["keys"][0]
+    me = admin.client.get("/v1/keys").json()["items"][0]
     _, upload_key = server.new_key(me["tenant"], "upload")
     uploader = admin.with_key(upload_key)
 
@@ -82,7 +82,7 @@ def test_tenant_b_never_sees_or_matches_tenant_a_images(server: Server) -> None:
     ):
         assert b.client.get(path).status_code == 404, path
     assert b.client.delete(f"/v1/images/{first['image_id']}").status_code == 404
-    assert [c["name"] for c in b.client.get("/v1/collections").json()["collections"]] == [cb]
+    assert [c["name"] for c in b.client.get("/v1/collections").json()["items"]] == [cb]
     assert ca not in str(b.client.get("/v1/events").json())
     # B cannot take A's name, nor check its uploads against A's collection.
     taken = b.client.put(f"/v1/collections/{ca}", json={})
@@ -109,13 +109,13 @@ def test_a_collection_can_also_be_checked_against_another_of_its_tenant(server: 
 
 def test_keys_are_shown_once_listed_without_secrets_and_revoked(server: Server) -> None:
     admin = server.as_tenant()
-    tenant = admin.client.get("/v1/keys").json()["keys"][0]["tenant"]
+    tenant = admin.client.get("/v1/keys").json()["items"][0]["tenant"]
     r = admin.client.post("/v1/keys", json={"scopes": ["read"], "name": "dashboard"})
     assert r.status_code == 201, r.text
     created = r.json()
     assert created["key"].startswith("dg_") and created["tenant"] == tenant
 
-    listed = admin.client.get("/v1/keys").json()["keys"]
+    listed = admin.client.get("/v1/keys").json()["items"]
     assert created["id"] in {k["id"] for k in listed}
     assert created["key"] not in str(listed)
     assert {k["tenant"] for k in listed} == {tenant}

@@ -39,7 +39,7 @@ def test_a_receiver_that_fails_three_times_gets_every_event_exactly_once_in_orde
         admin.decided(held)
         admin.client.post(f"/v1/uploads/{held}/review", json={"action": "reject"})
 
-        events = admin.client.get("/v1/events").json()["events"]
+        events = admin.client.get("/v1/events").json()["items"]
         # Everything from the webhook's own creation on (the tenant's key came before it).
         first = next(i for i, e in enumerate(events) if e["type"] == "webhook.created")
         expected = events[first:]
@@ -68,7 +68,7 @@ def test_a_receiver_that_fails_three_times_gets_every_event_exactly_once_in_orde
         # The other tenant's receiver heard only of its own webhook.
         assert [json.loads(c["body"])["type"] for c in other_hook.accepted()] == ["webhook.created"]
 
-    deliveries = admin.client.get(f"/v1/webhooks/{webhook_id}/deliveries").json()["deliveries"]
+    deliveries = admin.client.get(f"/v1/webhooks/{webhook_id}/deliveries").json()["items"]
     assert {d["status"] for d in deliveries} == {"delivered"}
     attempts = [a for d in deliveries for a in d["attempts"]]
     failed = [a for a in attempts if a["status_code"] == 500]
@@ -83,7 +83,7 @@ def test_an_admin_can_redeliver_and_webhooks_are_validated(server: Server) -> No
         ).json()["id"]
         admin.put_collection(f"c-{uuid.uuid4().hex[:8]}")
         wait_for(lambda: len(hook.accepted()) == 1)
-        delivery = admin.client.get(f"/v1/webhooks/{webhook_id}/deliveries").json()["deliveries"][0]
+        delivery = admin.client.get(f"/v1/webhooks/{webhook_id}/deliveries").json()["items"][0]
 
         r = admin.client.post(f"/v1/webhooks/{webhook_id}/deliveries/{delivery['id']}/redeliver")
         assert r.status_code == 202
@@ -91,7 +91,7 @@ def test_an_admin_can_redeliver_and_webhooks_are_validated(server: Server) -> No
         bodies = [json.loads(c["body"]) for c in hook.accepted()]
         assert bodies[0]["id"] == bodies[1]["id"] and bodies[0]["type"] == "collection.created"
 
-    listed = admin.client.get("/v1/webhooks").json()["webhooks"]
+    listed = admin.client.get("/v1/webhooks").json()["items"]
     assert [w["id"] for w in listed] == [webhook_id] and SECRET not in str(listed)
     for body, message in (
         ({"url": "ftp://example.org/", "secret": SECRET}, "http"),
@@ -105,4 +105,4 @@ def test_an_admin_can_redeliver_and_webhooks_are_validated(server: Server) -> No
         assert r.status_code == 422 and message in r.json()["detail"], r.text
         assert r.json()["code"] == "invalid_webhook"
     assert admin.client.delete(f"/v1/webhooks/{webhook_id}").status_code == 204
-    assert admin.client.get("/v1/webhooks").json()["webhooks"] == []
+    assert admin.client.get("/v1/webhooks").json()["items"] == []

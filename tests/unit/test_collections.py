@@ -16,6 +16,7 @@ from dupgate.collections import (
 from dupgate.db import session_scope
 from dupgate.keys import BOOTSTRAP, Caller
 from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR
+from dupgate.vocabulary import Scope
 
 
 def test_an_empty_put_creates_the_defaults(database_url: str) -> None:
@@ -60,13 +61,13 @@ def test_unknown_collection_says_how_to_create_it(database_url: str) -> None:
 
 
 def test_every_change_is_a_new_version_with_who_made_it(database_url: str) -> None:
-    admin = Caller("key-1", "acme", frozenset({"admin"}))
+    admin = Caller("key-1", "acme", frozenset({Scope.ADMIN}))
     with session_scope(database_url) as s:
         put_collection(s, "shop", PolicyChange(), admin)
         put_collection(s, "shop", PolicyChange(near=0.5), admin)
         put_collection(s, "shop", PolicyChange(near=0.5), admin)  # no change: no version
     with session_scope(database_url) as s:
-        versions = policy_versions(s, "shop")
+        versions = policy_versions(s, "shop").rows
         assert [(v.version, v.near_threshold, v.actor) for v in versions] == [
             (2, 0.5, "key-1"),
             (1, DEFAULT_NEAR, "key-1"),
@@ -76,8 +77,8 @@ def test_every_change_is_a_new_version_with_who_made_it(database_url: str) -> No
 
 
 def test_check_against_names_collections_of_the_same_tenant_only(database_url: str) -> None:
-    acme = Caller("key-1", "acme", frozenset({"admin"}))
-    other = Caller("key-2", "other", frozenset({"admin"}))
+    acme = Caller("key-1", "acme", frozenset({Scope.ADMIN}))
+    other = Caller("key-2", "other", frozenset({Scope.ADMIN}))
     with session_scope(database_url) as s:
         put_collection(s, "banned", PolicyChange(), acme)
         put_collection(s, "theirs", PolicyChange(), other)
@@ -94,8 +95,8 @@ def test_check_against_names_collections_of_the_same_tenant_only(database_url: s
 
 
 def test_another_tenants_collection_is_unknown_and_its_name_taken(database_url: str) -> None:
-    acme = Caller("key-1", "acme", frozenset({"admin"}))
-    other = Caller("key-2", "other", frozenset({"admin"}))
+    acme = Caller("key-1", "acme", frozenset({Scope.ADMIN}))
+    other = Caller("key-2", "other", frozenset({Scope.ADMIN}))
     with session_scope(database_url) as s:
         put_collection(s, "shop", PolicyChange(), acme)
         with pytest.raises(UnknownCollection):

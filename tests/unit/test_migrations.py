@@ -13,6 +13,7 @@ from sqlalchemy import text
 from dupgate.db import alembic_config, get_engine, migrate, session_scope
 from dupgate.keys import authenticate, hash_key
 from dupgate.models import Event, PolicyVersion, Webhook, WebhookAttempt, WebhookDelivery
+from dupgate.vocabulary import Scope
 from tests.conftest import database_backends, drop_postgres_database, fresh_postgres_database
 
 
@@ -56,7 +57,7 @@ def test_collections_and_keys_of_0001_keep_working_after_0002(empty_database: st
 
     with session_scope(url) as s:
         caller = authenticate(s, "dg_old", None)
-        assert caller is not None and caller.all_tenants and caller.can("admin")
+        assert caller is not None and caller.all_tenants and caller.can(Scope.ADMIN)
         row = s.execute(text("SELECT tenant, policy_version FROM collections")).one()
         assert tuple(row) == ("default", 1)
         (version,) = s.query(PolicyVersion).all()

@@ -4,9 +4,10 @@ import pytest
 
 from dupgate.matching.find import Match
 from dupgate.policy import DEFAULT_ACTIONS, BlockedMatch, Policy, decide
+from dupgate.vocabulary import Action, Tier
 
-EXACT = Match("img-exact", 0.99, "exact")
-NEAR = Match("img-near", 0.8, "near")
+EXACT = Match("img-exact", 0.99, Tier.EXACT)
+NEAR = Match("img-near", 0.8, Tier.NEAR)
 DEFAULT = Policy(0.95, 0.7)
 
 
@@ -30,7 +31,7 @@ DEFAULT = Policy(0.95, 0.7)
     ],
 )
 def test_decide(matches: list[Match], actions: dict[str, str], expected: tuple) -> None:
-    decision = decide(matches, Policy(0.95, 0.7, dict(actions)))
+    decision = decide(matches, Policy(0.95, 0.7, {Tier(t): Action(a) for t, a in actions.items()}))
     assert (decision.action, decision.tier, decision.target) == expected
 
 
@@ -40,8 +41,8 @@ def test_reason_names_the_existing_image() -> None:
 
 
 def test_a_blocked_match_rejects_whatever_the_policy_says() -> None:
-    accept_all = Policy(0.95, 0.7, {"exact": "accept", "near": "accept", "unique": "accept"})
-    blocked = BlockedMatch("blk-1", "taken down", 0.81, "near", image_id="img-gone")
+    accept_all = Policy(0.95, 0.7, dict.fromkeys(Tier, Action.ACCEPT))
+    blocked = BlockedMatch("blk-1", "taken down", 0.81, Tier.NEAR, image_id="img-gone")
 
     decision = decide([NEAR], accept_all, blocked)
 
