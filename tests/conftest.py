@@ -1,15 +1,20 @@
-"""Shared fixtures: real photos from ../shared/datasets, and databases (SQLite, PostgreSQL)."""
+"""Shared fixtures: real photos from ../shared/datasets, databases (SQLite, PostgreSQL) migrated
+once per session, the session's servers, and the app in this process."""
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests.browser import browser  # noqa: F401 - the report tests open pages in it
+from tests.databases import (
+    database_backends,
+    drop_migrated_postgres,
+    drop_templates,
+    migrated_postgres,
+    migrated_sqlite,
+)
+from tests.servers import Server, embedded_broker, in_process_server, running_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -24,44 +29,66 @@ def photo(name: str) -> Path:
     return found[0]
 
 
-def database_backends() -> list[str]:
-    return ["sqlite", "postgres"] if os.environ.get("DUPGATE_TEST_POSTGRES_URL") else ["sqlite"]
-
-
-def fresh_postgres_database() -> tuple[str, str]:
-    """Create an empty PostgreSQL database next to DUPGATE_TEST_POSTGRES_URL; returns (url, name)."""
-    base = make_url(os.environ["DUPGATE_TEST_POSTGRES_URL"])
-    name = f"dupgate_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_postgres_database(name: str) -> None:
-    admin = create_engine(
-        make_url(os.environ["DUPGATE_TEST_POSTGRES_URL"]), isolation_level="AUTOCOMMIT"
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="also run the tests marked slow (CI does: .ci/run)",
     )
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: runs with --run-slow, as in CI (.ci/run)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    drop_templates()
 
 
 @pytest.fixture(params=database_backends())
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty, migrated database: SQLite always, PostgreSQL where DUPGATE_TEST_POSTGRES_URL is set."""
-    from dupgate.db import migrate
+    """A migrated database of this test's own: SQLite always, PostgreSQL where
+    DUPGATE_TEST_POSTGRES_URL is set (a copy of the session's migrated template)."""
+    from dupgate.db import get_engine
 
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'dupgate.db'}"
-        migrate(url)
+        url = migrated_sqlite(tmp_path / "dupgate.db")
         yield url
-    else:
-        url, name = fresh_postgres_database()
-        migrate(url)
-        yield url
-        from dupgate.db import get_engine
-
         get_engine(url).dispose()
-        drop_postgres_database(name)
+    else:
+        url, name = migrated_postgres()
+        yield url
+        get_engine(url).dispose()
+        drop_migrated_postgres(name)
+
+
+@pytest.fixture(scope="session", params=database_backends())
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    """`dupgate serve` with 2 worker processes, on SQLite or PostgreSQL: one of each for the
+    whole session, shared by every test that needs workers (each makes its own collections,
+    or tenant)."""
+    with running_server(request.param) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[str]:
+    """The session's embedded Redis for the app in this process (which no worker consumes)."""
+    with embedded_broker() as url:
+        yield url
+
+
+@pytest.fixture
+def api(
+    database_url: str, broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Server]:
+    """The real app in this process, on a migrated database of its own (SQLite, and PostgreSQL
+    where DUPGATE_TEST_POSTGRES_URL is set) and a real broker, but no worker: for HTTP
+    behaviour that needs none. Driven like `server`, through Starlette's TestClient."""
+    with in_process_server(monkeypatch, database_url, tmp_path / "data", broker) as served:
+        yield served

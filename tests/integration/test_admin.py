@@ -1,12 +1,13 @@
 """Admin work through HTTP: policy versions, the review queue, "not a duplicate", the blocklist
-and the audit trail, against a running `dupgate serve` (real Redis, real workers)."""
+and the audit trail, against a running `dupgate serve` (real Redis, real workers); what needs
+no worker runs on the app in this process (`api`)."""
 
 import io
 import uuid
 
 from tests.conftest import photo
 from tests.images import resized_jpeg, with_caption
-from tests.integration.conftest import Server
+from tests.servers import Server
 
 
 def new_collection(server: Server, body: dict | None = None) -> str:
@@ -44,10 +45,10 @@ def test_a_policy_change_applies_to_the_next_upload_and_the_decision_names_its_v
 
 
 def test_a_near_threshold_above_the_exact_one_is_a_422_with_a_clear_message(
-    server: Server,
+    api: Server,
 ) -> None:
-    c = new_collection(server)
-    r = server.client.put(f"/v1/collections/{c}", json={"thresholds": {"near": 0.97}})
+    c = new_collection(api)
+    r = api.client.put(f"/v1/collections/{c}", json={"thresholds": {"near": 0.97}})
     assert r.status_code == 422
     assert r.json()["detail"] == (
         "thresholds.near (0.97) must not be above thresholds.exact (0.95): "

@@ -1,4 +1,6 @@
-"""Bad input gets a clear error, the worker keeps running, and nothing half-committed remains."""
+"""Bad input gets a clear error, the worker keeps running, and nothing half-committed remains.
+
+What the gateway refuses by itself runs on the app in this process (`api`)."""
 
 import io
 import uuid
@@ -7,7 +9,7 @@ from PIL import Image
 
 from tests.conftest import DATASETS, photo
 from tests.images import encode, giant_png
-from tests.integration.conftest import Server
+from tests.servers import Server
 
 
 def new_collection(server: Server) -> str:
@@ -16,8 +18,8 @@ def new_collection(server: Server) -> str:
     return name
 
 
-def test_files_that_are_plainly_not_images_are_refused_at_once(server: Server) -> None:
-    c = new_collection(server)
+def test_files_that_are_plainly_not_images_are_refused_at_once(api: Server) -> None:
+    c = new_collection(api)
     cases = {
         b"": (400, "empty"),
         b"just some text, not a picture\n": (415, "not_an_image"),
@@ -29,27 +31,27 @@ def test_files_that_are_plainly_not_images_are_refused_at_once(server: Server) -
         b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n": (415, "unsupported_format"),
     }
     for content, (status, code) in cases.items():
-        r = server.post_image(c, content)
+        r = api.post_image(c, content)
         assert (r.status_code, r.json()["code"]) == (status, code), (content, r.text)
 
 
-def test_form_mistakes_are_explained(server: Server) -> None:
-    c = new_collection(server)
-    r = server.client.post(
+def test_form_mistakes_are_explained(api: Server) -> None:
+    c = new_collection(api)
+    r = api.client.post(
         f"/v1/collections/{c}/images", data={"external_id": "x"}, files={"other": ("a", b"1")}
     )
     assert r.status_code == 422 and "`file`" in r.json()["detail"]
-    r = server.client.post(f"/v1/collections/{c}/images", content=b"raw bytes")
+    r = api.client.post(f"/v1/collections/{c}/images", content=b"raw bytes")
     assert r.status_code == 422 and "multipart" in r.json()["detail"]
-    r = server.post_image(c, photo("n01440764").read_bytes(), labels="shoes")
+    r = api.post_image(c, photo("n01440764").read_bytes(), labels="shoes")
     assert r.status_code == 422 and "JSON list" in r.json()["detail"]
-    r = server.post_image("no-such-collection", photo("n01440764").read_bytes())
+    r = api.post_image("no-such-collection", photo("n01440764").read_bytes())
     assert r.status_code == 404 and "PUT /v1/collections/no-such-collection" in r.json()["detail"]
 
 
-def test_a_body_over_the_limit_is_refused(server: Server) -> None:
-    # The test server's limit is 8 MiB.
-    r = server.post_image(new_collection(server), b"\xff\xd8\xff" + b"\0" * (9 * 1024 * 1024))
+def test_a_body_over_the_limit_is_refused(api: Server) -> None:
+    # The test servers' limit is 8 MiB (tests.servers.TEST_SETTINGS).
+    r = api.post_image(new_collection(api), b"\xff\xd8\xff" + b"\0" * (9 * 1024 * 1024))
     assert r.status_code == 413 and r.json()["code"] == "too_large"
 
 

@@ -11,7 +11,7 @@ import httpx
 
 from dupgate import embedded_redis
 from tests.conftest import ROOT, photo
-from tests.integration.conftest import (
+from tests.servers import (
     KEY,
     Server,
     base_env,
@@ -85,6 +85,7 @@ def test_keys_create_makes_a_key_of_one_tenant_with_its_scopes(server: Server) -
 def test_serve_prints_the_url_and_a_curl_example_but_never_the_bootstrap_key(
     server: Server,
 ) -> None:
+    assert server.log is not None, "this server was spawned"
     printed = server.log.read_text()
     assert f"serving on {server.url}" in printed
     assert "API key: the one in DUPGATE_BOOTSTRAP_KEY" in printed

@@ -1,20 +1,27 @@
-"""Values at the edges get the same declared 4xx on every backend, never a 500."""
+"""Values at the edges get the same declared 4xx on every backend, never a 500.
+
+What the app alone decides runs on it in this process (`api`); what depends on how bodies
+arrive over a real connection runs against a running `dupgate serve` (`server`), or uvicorn
+serving the app in this process (`http_api`)."""
 
 import io
 import socket
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import photo
-from tests.integration.conftest import BODY_IDLE_TIMEOUT, KEY, Server
 from tests.receiver import SECRET
+from tests.servers import KEY, Server, in_process_http_server
 
 TOO_BIG = 2**64
+# A body that stops arriving for this long is refused (by the `http_api` server).
+BODY_IDLE_TIMEOUT = 2
 
 
 def new_collection(server: Server) -> str:
@@ -48,17 +55,17 @@ def assert_error(r: httpx.Response, status: int, code: str | None = None) -> dic
     ],
 )
 def test_long_or_nul_values_in_json_are_refused_with_422(
-    server: Server, path: str, body: dict[str, Any]
+    api: Server, path: str, body: dict[str, Any]
 ) -> None:
-    r = server.client.post(path, json=body)
+    r = api.client.post(path, json=body)
     error = assert_error(r, 422, "invalid_request")
     # Which value was wrong is said; the value itself (a secret, perhaps) is not echoed.
     assert error["errors"][0]["loc"][0] == "body"
     assert SECRET not in r.text
 
 
-def test_long_or_nul_form_values_are_refused_with_422(server: Server) -> None:
-    c = new_collection(server)
+def test_long_or_nul_form_values_are_refused_with_422(api: Server) -> None:
+    c = new_collection(api)
     jpeg = photo("n01440764").read_bytes()
     for fields, filename in (
         ({"external_id": "e" * 501}, "photo.jpg"),
@@ -66,9 +73,9 @@ def test_long_or_nul_form_values_are_refused_with_422(server: Server) -> None:
         ({"labels": '["ok", "' + "l" * 201 + '"]'}, "photo.jpg"),
         ({}, "f" * 501 + ".jpg"),
     ):
-        r = server.post_image(c, jpeg, filename=filename, **fields)
+        r = api.post_image(c, jpeg, filename=filename, **fields)
         assert_error(r, 422)
-    r = server.client.post(
+    r = api.client.post(
         f"/v1/collections/{c}/blocklist",
         files={"file": ("photo.jpg", io.BytesIO(jpeg))},
         data={"reason": "r\x00"},
@@ -92,37 +99,38 @@ def test_long_or_nul_form_values_are_refused_with_422(server: Server) -> None:
     ],
 )
 def test_out_of_range_integers_and_malformed_ids_are_refused_with_422(
-    server: Server, path: str
+    api: Server, path: str
 ) -> None:
-    assert_error(server.client.get(path), 422, "invalid_request")
+    assert_error(api.client.get(path), 422, "invalid_request")
 
 
-def test_thresholds_and_flags_take_only_their_own_types(server: Server) -> None:
-    c = new_collection(server)
-    before = server.client.get(f"/v1/collections/{c}").json()
+def test_thresholds_and_flags_take_only_their_own_types(api: Server) -> None:
+    c = new_collection(api)
+    before = api.client.get(f"/v1/collections/{c}").json()
     for thresholds in ({"near": False}, {"near": "0.5"}, {"exact": True}):
-        r = server.client.put(f"/v1/collections/{c}", json={"thresholds": thresholds})
+        r = api.client.put(f"/v1/collections/{c}", json={"thresholds": thresholds})
         assert_error(r, 422, "invalid_request")
     # `false` was stored as a threshold of 0; now nothing changed.
-    assert server.client.get(f"/v1/collections/{c}").json() == before
-    r = server.client.post(
+    assert api.client.get(f"/v1/collections/{c}").json() == before
+    r = api.client.post(
         f"/v1/uploads/{uuid.uuid4()}/review", json={"action": "accept", "not_duplicate": "yes"}
     )
     assert_error(r, 422, "invalid_request")
 
 
-def test_domain_errors_have_the_same_shape_as_validation_errors(server: Server) -> None:
-    c = new_collection(server)
-    r = server.client.put(f"/v1/collections/{c}", json={"thresholds": {"exact": 0.3, "near": 0.5}})
+def test_domain_errors_have_the_same_shape_as_validation_errors(api: Server) -> None:
+    c = new_collection(api)
+    r = api.client.put(f"/v1/collections/{c}", json={"thresholds": {"exact": 0.3, "near": 0.5}})
     assert_error(r, 422, "invalid_policy")
-    assert_error(server.client.get(f"/v1/images/{uuid.uuid4()}"), 404, "not_found")
-    assert_error(httpx.get(f"{server.url}/v1/collections"), 401, "unauthorized")
+    assert_error(api.client.get(f"/v1/images/{uuid.uuid4()}"), 404, "not_found")
+    no_key = api.client.get("/v1/collections", headers={"Authorization": ""})
+    assert_error(no_key, 401, "unauthorized")
 
 
-def test_a_second_file_part_is_refused_not_kept_as_a_field(server: Server) -> None:
-    c = new_collection(server)
+def test_a_second_file_part_is_refused_not_kept_as_a_field(api: Server) -> None:
+    c = new_collection(api)
     jpeg = photo("n01440764").read_bytes()
-    r = server.client.post(
+    r = api.client.post(
         f"/v1/collections/{c}/images",
         files=[("file", ("a.jpg", io.BytesIO(jpeg))), ("file", ("b.jpg", io.BytesIO(jpeg)))],
     )
@@ -182,11 +190,29 @@ def test_a_body_over_its_budget_is_refused_while_streaming_chunked_or_not(server
     assert_error(r, 413, "too_large")
 
 
+@pytest.fixture
+def http_api(
+    database_url: str, broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Server]:
+    """The app in this process behind uvicorn, refusing a body idle for BODY_IDLE_TIMEOUT s.
+
+    The spawned servers keep the shipped timeout (30 s): a busy machine may pause a body for
+    seconds, which must not be refused there."""
+    with in_process_http_server(
+        monkeypatch,
+        database_url,
+        tmp_path / "data",
+        broker,
+        DUPGATE_BODY_IDLE_TIMEOUT_SECONDS=str(BODY_IDLE_TIMEOUT),
+    ) as served:
+        yield served
+
+
 def test_a_body_that_stops_arriving_is_answered_408_and_the_connection_closed(
-    server: Server,
+    http_api: Server,
 ) -> None:
-    c = new_collection(server)
-    host, port = server.url.removeprefix("http://").split(":")
+    c = new_collection(http_api)
+    host, port = http_api.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as s:
         s.sendall(
             f"POST /v1/collections/{c}/images HTTP/1.1\r\nHost: {host}\r\n"

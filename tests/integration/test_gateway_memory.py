@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 from PIL import Image, ImageDraw
 
-from tests.integration.conftest import KEY, running_server, server_pids
+from tests.servers import KEY, running_server, server_pids
 
 CHECKS = 20
 LIMIT_BYTES = 1536 * 1024 * 1024

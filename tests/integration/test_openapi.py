@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.integration.conftest import KEY, Server
+from tests.servers import KEY, Server
 
 # Per operation and mode (valid and invalid data).
 EXAMPLES_PER_OPERATION = 40

@@ -6,8 +6,8 @@ import uuid
 from typing import Any
 
 from tests.conftest import photo
-from tests.integration.conftest import Server
 from tests.receiver import SECRET
+from tests.servers import Server
 
 PHOTOS = ("n01440764_tench", "n01518878_ostrich", "n01534433_junco")
 

@@ -1,10 +1,12 @@
 """Per-key rate limits on uploads and /check."""
 
 import io
+from pathlib import Path
 
+import pytest
 from PIL import Image
 
-from tests.integration.conftest import running_server
+from tests.servers import in_process_server
 
 
 def small_png(shade: int) -> bytes:
@@ -13,9 +15,17 @@ def small_png(shade: int) -> bytes:
     return out.getvalue()
 
 
-def test_a_key_past_its_rate_is_told_when_to_retry_and_other_keys_are_not_slowed() -> None:
-    with running_server(
-        "sqlite", DUPGATE_RATE_LIMIT_PER_SECOND="0.2", DUPGATE_RATE_LIMIT_BURST="3"
+def test_a_key_past_its_rate_is_told_when_to_retry_and_other_keys_are_not_slowed(
+    database_url: str, broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The limit is the gateway's and Redis's: the app in this process, with no worker.
+    with in_process_server(
+        monkeypatch,
+        database_url,
+        tmp_path / "data",
+        broker,
+        DUPGATE_RATE_LIMIT_PER_SECOND="0.2",
+        DUPGATE_RATE_LIMIT_BURST="3",
     ) as server:
         server.put_collection("limited")
         busy = server.as_tenant("admin")

@@ -17,7 +17,8 @@ from sqlalchemy import create_engine, text
 
 from benchmarks.chaos import cluster as chaos
 from benchmarks.chaos.cluster import FAST, Cluster, wait_decided
-from tests.conftest import drop_postgres_database, fresh_postgres_database
+from tests.databases import drop_postgres_database, fresh_postgres_database
+from tests.waiting import wait_until
 
 
 def photos(count: int, start: int = 0) -> list[bytes]:
@@ -106,6 +107,7 @@ def test_a_full_disk_answers_507_and_every_upload_is_decided_once_it_is_freed() 
         collection = f"disk-{uuid.uuid4().hex[:6]}"
         cluster.put_collection(collection)
         sent = [cluster.upload(collection, content) for content in photos(8, start=400)]
+        before = faults_met(cluster)
         filler = cluster.visible_data_dir / "filler"
         with filler.open("wb") as f, pytest.raises(OSError):
             while True:
@@ -113,7 +115,13 @@ def test_a_full_disk_answers_507_and_every_upload_is_decided_once_it_is_freed() 
                 f.flush()
         refused = cluster.post(collection, photos(1, start=430)[0])
         ready = cluster.client.get("/readyz")
-        time.sleep(3)  # the workers meet the full disk too, and wait
+        # The workers meet the full disk too, and wait (unless they had decided everything).
+        wait_until(
+            lambda: faults_met(cluster, before) or not cluster.outcome(sent).undecided,
+            timeout=60,
+            interval=0.5,  # reading the outcome copies the database
+            what="a worker met the full disk",
+        )
         filler.unlink()
         fault_end = datetime.now(UTC)
 
@@ -142,6 +150,7 @@ def test_a_postgres_outage_answers_503_and_every_upload_is_decided_once_it_ends(
         collection = f"pg-{uuid.uuid4().hex[:6]}"
         cluster.put_collection(collection)
         sent = [cluster.upload(collection, content) for content in photos(10, start=500)]
+        before = faults_met(cluster)
         # The database goes away: no new connections, and every open one is cut.
         with admin.connect() as c:
             c.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
@@ -151,7 +160,8 @@ def test_a_postgres_outage_answers_503_and_every_upload_is_decided_once_it_ends(
             )
         refused = cluster.post(collection, photos(1, start=530)[0])
         ready = cluster.client.get("/readyz")
-        time.sleep(8)
+        # The outage lasts until a worker has met it (it holds uploads it cannot decide).
+        wait_until(lambda: faults_met(cluster, before), timeout=60, what="a worker met it")
         with admin.connect() as c:
             c.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
         fault_end = datetime.now(UTC)
@@ -168,6 +178,11 @@ def test_a_postgres_outage_answers_503_and_every_upload_is_decided_once_it_ends(
         cluster.close()
         admin.dispose()
         drop_postgres_database(name)
+
+
+def faults_met(cluster: Cluster, before: int = 0) -> int:
+    """How many transient faults the workers have met (and retry) beyond `before`."""
+    return cluster.log.read_text(errors="replace").count("transient fault (") - before
 
 
 def _pgid(owner: str | None) -> int | None:

@@ -13,7 +13,7 @@ import pytest
 from tests.browser import shown_in_browser
 from tests.conftest import photo
 from tests.images import resized_jpeg, with_caption
-from tests.integration.conftest import Server
+from tests.servers import Server
 
 # Commit every copy: the scan is what finds them.
 KEEP_EVERYTHING = {"policy": {"exact": "accept", "near": "accept"}}

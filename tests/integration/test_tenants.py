@@ -1,10 +1,11 @@
-"""Tenants and scoped keys, through HTTP against a running `dupgate serve`."""
+"""Tenants and scoped keys, through HTTP against a running `dupgate serve`; what needs no
+worker runs on the app in this process (`api`)."""
 
 import uuid
 
 from tests.conftest import photo
 from tests.images import resized_jpeg
-from tests.integration.conftest import Server
+from tests.servers import Server
 
 
 def name() -> str:
@@ -107,8 +108,8 @@ def test_a_collection_can_also_be_checked_against_another_of_its_tenant(server: 
     assert copy["matches"][0]["collection"] == banned
 
 
-def test_keys_are_shown_once_listed_without_secrets_and_revoked(server: Server) -> None:
-    admin = server.as_tenant()
+def test_keys_are_shown_once_listed_without_secrets_and_revoked(api: Server) -> None:
+    admin = api.as_tenant()
     tenant = admin.client.get("/v1/keys").json()["items"][0]["tenant"]
     r = admin.client.post("/v1/keys", json={"scopes": ["read"], "name": "dashboard"})
     assert r.status_code == 201, r.text

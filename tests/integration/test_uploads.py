@@ -1,4 +1,5 @@
-"""The upload flow through HTTP against a running `dupgate serve` (real Redis, real workers)."""
+"""The upload flow through HTTP against a running `dupgate serve` (real Redis, real workers);
+what needs no worker runs on the app in this process (`api`)."""
 
 import concurrent.futures
 import uuid
@@ -8,7 +9,7 @@ import pytest
 
 from tests.conftest import photo
 from tests.images import resized_jpeg, with_caption
-from tests.integration.conftest import Server
+from tests.servers import Server
 
 
 def new_collection(server: Server, body: dict | None = None) -> str:
@@ -84,18 +85,18 @@ def test_policy_change_applies_to_the_next_upload(server: Server) -> None:
     assert (held["action"], held["image_id"]) == ("held", None)
 
 
-def test_collection_settings_are_validated(server: Server) -> None:
-    c = new_collection(server)
-    view = server.client.get(f"/v1/collections/{c}").json()
+def test_collection_settings_are_validated(api: Server) -> None:
+    c = new_collection(api)
+    view = api.client.get(f"/v1/collections/{c}").json()
     assert set(view["policy"].items()) == {
         ("exact", "reject"),
         ("near", "link"),
         ("unique", "accept"),
     }
 
-    r = server.client.put(f"/v1/collections/{c}", json={"thresholds": {"exact": 0.8, "near": 0.9}})
+    r = api.client.put(f"/v1/collections/{c}", json={"thresholds": {"exact": 0.8, "near": 0.9}})
     assert r.status_code == 422 and "must not be above" in r.json()["detail"]
-    r = server.client.put(f"/v1/collections/{c}", json={"policy": {"near": "explode"}})
+    r = api.client.put(f"/v1/collections/{c}", json={"policy": {"near": "explode"}})
     assert r.status_code == 422 and "actions are" in r.json()["detail"]
 
 
@@ -113,18 +114,18 @@ def test_check_matches_without_committing(server: Server) -> None:
     assert server.decision(c, copy)["action"] == "rejected"
 
 
-def test_idempotency_key_returns_the_same_upload(server: Server) -> None:
-    c = new_collection(server)
+def test_idempotency_key_returns_the_same_upload(api: Server) -> None:
+    c = new_collection(api)
     content = photo("n01532829_house_finch").read_bytes()
     headers = {"Idempotency-Key": f"k-{uuid.uuid4()}"}
     files = {"file": ("a.jpg", content)}
-    first = server.client.post(f"/v1/collections/{c}/images", files=files, headers=headers)
-    again = server.client.post(f"/v1/collections/{c}/images", files=files, headers=headers)
+    first = api.client.post(f"/v1/collections/{c}/images", files=files, headers=headers)
+    again = api.client.post(f"/v1/collections/{c}/images", files=files, headers=headers)
     assert first.status_code == again.status_code == 202
     assert first.json()["upload_id"] == again.json()["upload_id"]
     assert first.headers["location"] == f"/v1/uploads/{first.json()['upload_id']}"
 
-    other = server.client.post(
+    other = api.client.post(
         f"/v1/collections/{c}/images",
         files={"file": ("b.jpg", resized_jpeg(photo("n01532829")))},
         headers=headers,
@@ -152,34 +153,34 @@ def test_read_and_delete_an_image(server: Server) -> None:
     assert server.decision(c, content)["action"] == "accepted"
 
 
-def test_every_endpoint_needs_a_key(server: Server) -> None:
-    r = server.client.get("/v1/collections/anything", headers={"Authorization": ""})
+def test_every_endpoint_needs_a_key(api: Server) -> None:
+    r = api.client.get("/v1/collections/anything", headers={"Authorization": ""})
     assert r.status_code == 401 and "dupgate keys create" in r.json()["detail"]
-    r = server.client.get("/v1/collections/anything", headers={"Authorization": "Bearer wrong"})
+    r = api.client.get("/v1/collections/anything", headers={"Authorization": "Bearer wrong"})
     assert r.status_code == 401
 
 
 @pytest.mark.parametrize("wait", [0, 5])
-def test_unknown_upload_is_404(server: Server, wait: int) -> None:
-    r = server.client.get(f"/v1/uploads/{uuid.uuid4()}", params={"wait": wait})
+def test_unknown_upload_is_404(api: Server, wait: int) -> None:
+    r = api.client.get(f"/v1/uploads/{uuid.uuid4()}", params={"wait": wait})
     assert r.status_code == 404
 
 
-def test_the_openapi_document_shows_the_upload_form(server: Server) -> None:
-    spec = server.client.get("/openapi.json").json()
+def test_the_openapi_document_shows_the_upload_form(api: Server) -> None:
+    spec = api.client.get("/openapi.json").json()
     body = spec["paths"]["/v1/collections/{collection}/images"]["post"]["requestBody"]
     schema = body["content"]["multipart/form-data"]["schema"]
     assert schema["required"] == ["file"]
     assert set(schema["properties"]) == {"file", "external_id", "labels"}
 
 
-def test_the_same_idempotency_key_sent_twice_at_once_makes_one_upload(server: Server) -> None:
-    c = new_collection(server)
+def test_the_same_idempotency_key_sent_twice_at_once_makes_one_upload(api: Server) -> None:
+    c = new_collection(api)
     content = photo("n01537544_indigo_bunting").read_bytes()
     headers = {"Idempotency-Key": f"k-{uuid.uuid4()}"}
 
     def post(_: int) -> httpx.Response:
-        return server.client.post(
+        return api.client.post(
             f"/v1/collections/{c}/images", files={"file": ("a.jpg", content)}, headers=headers
         )
 

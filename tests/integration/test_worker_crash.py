@@ -8,14 +8,16 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from dupgate import embedded_redis
-from tests.conftest import PHOTOS, ROOT
-from tests.integration.conftest import KEY, Server, base_env, free_port, short_tmp_dir, wait_healthy
+from tests.conftest import PHOTOS
+from tests.servers import KEY, ROOT, Server, base_env, free_port, short_tmp_dir, wait_healthy
+from tests.waiting import wait_until
 
 
 def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -69,15 +71,17 @@ def test_sigkilled_worker_loses_no_upload() -> None:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
         interrupted = database.execute(
-            "SELECT id FROM uploads WHERE status = 'processing'"
+            "SELECT id, lease_until FROM uploads WHERE status = 'processing'"
         ).fetchall()
         database.close()
         assert interrupted, "the worker finished its task before it was killed"
 
         # The restarted worker finds the interrupted upload's lease expired and enqueues it
         # again (the broker would also redeliver the unacknowledged message after its
-        # visibility timeout).
-        time.sleep(4)
+        # visibility timeout). Nobody extends the dead worker's lease: it runs out at
+        # lease_until (stored in UTC, without its zone).
+        lease_until = datetime.fromisoformat(interrupted[0][1]).replace(tzinfo=UTC)
+        wait_until(lambda: datetime.now(UTC) > lease_until, timeout=30, what="lease ran out")
 
         worker = start(["worker", "--concurrency", "1"], env, log)
         decisions = [server.decided(i, timeout=120)["decision"] for i in ids]

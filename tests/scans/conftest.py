@@ -1,4 +1,4 @@
-"""Fixtures for the scan tests: the real embedder, analysed images, and a running dupgate."""
+"""Fixtures for the scan tests: the real embedder and analysed images."""
 
 import io
 from pathlib import Path
@@ -9,7 +9,6 @@ from PIL import Image
 from dupgate.analysis import Embedder, analyze, load_embedder
 from dupgate.matching.indexes import ImageIndex, new_index
 from dupgate.scans import ScanImage
-from tests.integration.conftest import server  # noqa: F401 - the ingest tests use it
 
 # Photos that are no two alike: 9 ImageNet classes far apart.
 DISTINCT = (

@@ -110,6 +110,8 @@ def test_scan_of_a_missing_folder_says_so(tmp_path: Path) -> None:
     assert result.returncode == 2 and "is not a folder" in result.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_scan_of_a_thousand_distinct_photos_finds_no_group(tmp_path: Path) -> None:
     """The whole ImageNet sample: 1,000 photos, no two duplicates (about a minute)."""
     if not PHOTOS.is_dir():

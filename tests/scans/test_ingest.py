@@ -11,8 +11,8 @@ import pytest
 from dupgate.scans.ingest import idempotency_key
 from tests.conftest import ROOT, photo
 from tests.images import resized_jpeg
-from tests.integration.conftest import KEY, Server, free_port, running_server
 from tests.scans.conftest import DISTINCT
+from tests.servers import KEY, Server, free_port, running_server
 
 
 def dupgate_ingest(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,7 @@ from dupgate.db import alembic_config, get_engine, migrate, session_scope
 from dupgate.keys import authenticate, hash_key
 from dupgate.models import Event, PolicyVersion, Webhook, WebhookAttempt, WebhookDelivery
 from dupgate.vocabulary import Scope
-from tests.conftest import database_backends, drop_postgres_database, fresh_postgres_database
+from tests.databases import database_backends, drop_postgres_database, fresh_postgres_database
 
 
 @pytest.fixture(params=database_backends())

@@ -2,17 +2,19 @@
 
 import hashlib
 import threading
-import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event as sa_event
+from sqlalchemy import select, text
 
 from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, analyze, load_embedder
 from dupgate.collections import PolicyChange, put_collection
-from dupgate.db import session_scope
+from dupgate.db import get_engine, session_scope
 from dupgate.index_registry import IndexRegistry
 from dupgate.keys import BOOTSTRAP
 from dupgate.models import Event, Image, ImageFeatures, IndexChange, Upload
@@ -30,6 +32,7 @@ from dupgate.uploads import (
 )
 from tests.conftest import photo
 from tests.images import resized_jpeg
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -235,8 +238,10 @@ def test_two_deliveries_deciding_at_once_commit_once(
         waiting = threading.Thread(
             target=deliver, args=(database_url, store, upload_id, features, second_done)
         )
-        waiting.start()
-        time.sleep(0.5)  # let it block on the lock; the first commits when this block ends
+        with lock_waiters(database_url) as blocked:
+            waiting.start()
+            wait_until(blocked, timeout=30, what="the second delivery waits for the lock")
+        # The first commits when this block ends.
     waiting.join(timeout=30)
 
     assert second_done.is_set()
@@ -259,3 +264,37 @@ def deliver(
     with session_scope(database_url) as s:
         decide_upload(s, store, IndexRegistry(), upload_id, features)
     done.set()
+
+
+@contextmanager
+def lock_waiters(database_url: str) -> Iterator[Callable[[], bool]]:
+    """A condition: another transaction waits for a lock that this thread's transaction holds.
+
+    PostgreSQL shows a backend waiting for a row lock. SQLite's wait is inside the library
+    (BEGIN IMMEDIATE, see dupgate.db): the condition is that another thread has begun it.
+    """
+    engine = get_engine(database_url)
+    if engine.dialect.name == "postgresql":
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+
+        def waits_in_postgres() -> bool:
+            with engine.connect() as c:
+                return bool(c.execute(query).scalar_one())
+
+        yield waits_in_postgres
+        return
+    me = threading.current_thread()
+    begun = threading.Event()
+
+    def note(_: object, __: object, statement: str, *___: object) -> None:
+        if statement.startswith("BEGIN IMMEDIATE") and threading.current_thread() is not me:
+            begun.set()
+
+    sa_event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield begun.is_set
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", note)
