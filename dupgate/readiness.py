@@ -12,9 +12,8 @@ from pathlib import Path
 import redis
 from sqlalchemy import text
 
-from dupgate.db import get_engine
-from dupgate.embedded_redis import url_for
-from dupgate.settings import Settings
+from dupgate.settings import Settings, embedded_redis_url
+from dupgate.store.db import get_engine
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class Check:
 
 def broker_url(settings: Settings) -> str:
     """The Redis the workers consume from (the embedded one unless DUPGATE_REDIS_URL is set)."""
-    return settings.redis_url or url_for(settings.data_dir)
+    return settings.redis_url or embedded_redis_url(settings.data_dir)
 
 
 @lru_cache(maxsize=4)

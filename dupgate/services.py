@@ -4,9 +4,9 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 from dupgate.analysis import Embedder, load_embedder
-from dupgate.index_registry import IndexRegistry
+from dupgate.matching.registry import IndexRegistry
 from dupgate.settings import Settings, get_settings
-from dupgate.storage import BlobStore, LocalBlobStore
+from dupgate.store.blobs import BlobStore, LocalBlobStore
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """All of dupgate's settings, read once from `DUPGATE_*` environment variables."""
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -7,12 +8,19 @@ from typing import Literal
 from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dupgate.webhook_targets import Network, parse_networks
-
 # The queues a worker consumes unless told otherwise (`dupgate worker --queues`): uploads run
 # on Celery's default queue, webhook deliveries, scans and the gateway's analyses (/check,
 # blocked files: a person waits for them) on their own (routes in workers/app.py).
 QUEUES = ("celery", "webhooks", "scans", "analyses")
+
+
+# A network webhooks may reach besides public addresses.
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """Comma-separated CIDRs ("127.0.0.1/32, 10.0.0.0/8") as networks; ValueError if malformed."""
+    return tuple(ipaddress.ip_network(part.strip()) for part in text.split(",") if part.strip())
 
 
 class Settings(BaseSettings):
@@ -144,3 +152,13 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (read once)."""
     return Settings()
+
+
+def embedded_redis_socket(data_dir: Path) -> Path:
+    """Where the embedded server listens (a unix socket: no port to collide with)."""
+    return (data_dir / "redis" / "redis.sock").resolve()
+
+
+def embedded_redis_url(data_dir: Path) -> str:
+    """The broker URL of the embedded server in `data_dir`."""
+    return f"redis+socket://{embedded_redis_socket(data_dir)}"

@@ -15,29 +15,18 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dupgate import __doc__ as about
-from dupgate.blocklist import InvalidBlock
-from dupgate.collections import CollectionNameTaken, InvalidPolicy
+from dupgate.analysis.formats import UnsupportedFile
+from dupgate.analysis.remote import AnalysisUnavailable
+from dupgate.curation.blocklist import InvalidBlock
+from dupgate.curation.not_duplicates import InvalidNotDuplicate
 from dupgate.errors import NotFound
-from dupgate.events import on_uploads_decided, on_webhooks_due
-from dupgate.formats import UnsupportedFile
-from dupgate.keys import Forbidden, InvalidKeyRequest
-from dupgate.not_duplicates import InvalidNotDuplicate
-from dupgate.notify import TooManyWaiters, publish_decided
-from dupgate.readiness import readiness
-from dupgate.remote_analysis import AnalysisUnavailable
-from dupgate.review import InvalidReview, NotReviewable
-from dupgate.scans.jobs import InvalidScan, ScanNotDone
-from dupgate.scans.resolve import AlreadyResolved, InvalidResolution
-from dupgate.scans.scope import InvalidFilter
-from dupgate.settings import get_settings
-from dupgate.transient import storage_full
-from dupgate.uploads import IdempotencyConflict
-from dupgate.webhooks import InvalidWebhook
-from gateway.deps import BrokerUnavailable, caller
-from gateway.errors import COMMON_ERRORS, ERROR_BODY_REF, STATUS_CODES, FieldError, error
-from gateway.limits import BodyLimits
-from gateway.rate_limits import RateLimited
-from gateway.routes import (
+from dupgate.events.audit import on_uploads_decided, on_webhooks_due
+from dupgate.events.notify import TooManyWaiters, publish_decided
+from dupgate.gateway.deps import BrokerUnavailable, caller
+from dupgate.gateway.errors import COMMON_ERRORS, ERROR_BODY_REF, STATUS_CODES, FieldError, error
+from dupgate.gateway.limits import BodyLimits
+from dupgate.gateway.rate_limits import RateLimited
+from dupgate.gateway.routes import (
     blocklist,
     collections,
     events,
@@ -48,8 +37,19 @@ from gateway.routes import (
     uploads,
     webhooks,
 )
-from gateway.schemas.health import Health, Readiness, ReadinessCheck
-from gateway.staging import BadForm
+from dupgate.gateway.schemas.health import Health, Readiness, ReadinessCheck
+from dupgate.gateway.staging import BadForm
+from dupgate.readiness import readiness
+from dupgate.scans.jobs import InvalidScan, ScanNotDone
+from dupgate.scans.resolve import AlreadyResolved, InvalidResolution
+from dupgate.scans.scope import InvalidFilter
+from dupgate.settings import get_settings
+from dupgate.tenancy.collections import CollectionNameTaken, InvalidPolicy
+from dupgate.tenancy.keys import Forbidden, InvalidKeyRequest
+from dupgate.transient import storage_full
+from dupgate.uploads.intake import IdempotencyConflict
+from dupgate.uploads.review import InvalidReview, NotReviewable
+from dupgate.webhooks.endpoints import InvalidWebhook
 
 # Domain errors whose message is already the answer: the HTTP status and a stable code. What
 # is not found (NotFound: by id, or another tenant's) is a 404 with the exception's own code.
@@ -222,7 +222,7 @@ def create_app() -> FastAPI:
 
 def _deliver_webhooks() -> None:
     # Imported here so that importing the gateway does not connect to the broker.
-    from workers.tasks import deliver_webhooks
+    from dupgate.workers.tasks import deliver_webhooks
 
     deliver_webhooks.delay()
 

@@ -6,10 +6,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from dupgate.db import read_scope, session_scope
-from dupgate.keys import Caller, authenticate
 from dupgate.readiness import broker_url, check_broker
 from dupgate.services import Services, get_services
+from dupgate.store.db import read_scope, session_scope
+from dupgate.tenancy.keys import Caller, authenticate
 from dupgate.vocabulary import Scope
 
 

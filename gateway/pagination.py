@@ -18,9 +18,9 @@ from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from dupgate.models import as_utc
-from dupgate.paging import Key, KeyPart, Order, Slice
-from gateway.fields import MAX_INT, NO_NUL
+from dupgate.gateway.fields import MAX_INT, NO_NUL
+from dupgate.store.models import as_utc
+from dupgate.store.paging import Key, KeyPart, Order, Slice
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -12,9 +12,9 @@ import redis
 import redis.asyncio
 from fastapi import Depends
 
-from dupgate.keys import Caller
-from dupgate.notify import redis_url
-from gateway.deps import ServicesDep, UploadCaller
+from dupgate.events.notify import redis_url
+from dupgate.gateway.deps import ServicesDep, UploadCaller
+from dupgate.tenancy.keys import Caller
 
 log = logging.getLogger(__name__)
 

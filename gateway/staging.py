@@ -19,8 +19,8 @@ from typing import IO
 from fastapi import HTTPException, Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from dupgate.gateway.limits import FORM_OVERHEAD_BYTES, BodyTooLarge
 from dupgate.transient import storage_full
-from gateway.limits import FORM_OVERHEAD_BYTES, BodyTooLarge
 
 # Text fields (external_id, labels, reason) are small; anything bigger is a mistake.
 MAX_FIELD_BYTES = 64 * 1024

@@ -6,8 +6,8 @@ from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
-from index.embeddings import EmbeddingIndex
-from index.hashes import HashIndex
+from dupgate.index.embeddings import EmbeddingIndex
+from dupgate.index.hashes import HashIndex
 
 # Candidates worth scoring: the nearest embeddings, plus perceptual hashes this close.
 EMBEDDING_CANDIDATES = 20

@@ -54,7 +54,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated database of this test's own: SQLite always, PostgreSQL where
     DUPGATE_TEST_POSTGRES_URL is set (a copy of the session's migrated template)."""
-    from dupgate.db import get_engine
+    from dupgate.store.db import get_engine
 
     if request.param == "sqlite":
         url = migrated_sqlite(tmp_path / "dupgate.db")

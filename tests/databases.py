@@ -61,7 +61,7 @@ def sqlite_template() -> Path:
     """This session's migrated SQLite file (made on first use)."""
     global _sqlite_template
     if _sqlite_template is None:
-        from dupgate.db import migrate
+        from dupgate.store.db import migrate
 
         path = Path(tempfile.mkdtemp(prefix="dupgate-template-")) / "template.db"
         migrate(f"sqlite:///{path}")  # its engine is disposed: the file is complete
@@ -80,7 +80,7 @@ def postgres_template() -> str:
     """The name of this session's migrated PostgreSQL template database (made on first use)."""
     global _postgres_template
     if _postgres_template is None:
-        from dupgate.db import migrate
+        from dupgate.store.db import migrate
 
         url, name = fresh_postgres_database()
         try:

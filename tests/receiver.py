@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from dupgate.webhook_targets import parse_networks
+from dupgate.settings import parse_networks
 
 SECRET = "whsec-test-0123456789abcdef"
 # Webhooks may reach only public addresses: tests allow the loopback address their receiver

@@ -25,7 +25,8 @@ import pytest
 import redis
 from fastapi import FastAPI
 
-from dupgate import embedded_redis
+from dupgate.cli import embedded_redis
+from dupgate.settings import embedded_redis_url
 from tests.databases import drop_migrated_postgres, migrated_postgres, migrated_sqlite
 from tests.receiver import RECEIVER_NETWORKS
 from tests.waiting import wait_until
@@ -226,7 +227,7 @@ def embedded_broker() -> Iterator[str]:
     data_dir = short_tmp_dir()
     process = embedded_redis.start(data_dir)
     try:
-        yield embedded_redis.url_for(data_dir)
+        yield embedded_redis_url(data_dir)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -249,7 +250,7 @@ def _app_in_process(
     registers after commits) is its own and undone when it ends; `_close_loop_clients` closes
     what it made in the event loop that served it.
     """
-    from dupgate import events
+    from dupgate.events import audit as events
     from dupgate.services import get_services
     from dupgate.settings import get_settings
 
@@ -273,13 +274,13 @@ def _app_in_process(
     get_settings.cache_clear()
     get_services.cache_clear()
     # The Celery app reads its broker once, when it is first imported: the same for all.
-    workers_app = sys.modules.get("workers.app")
+    workers_app = sys.modules.get("dupgate.workers.app")
     if workers_app is not None:
         assert workers_app.app.conf.broker_url == broker_url, "one broker per test session"
 
-    from gateway import rate_limits
-    from gateway.app import create_app
-    from gateway.routes import uploads
+    from dupgate.gateway import rate_limits
+    from dupgate.gateway.app import create_app
+    from dupgate.gateway.routes import uploads
 
     # Made on first use inside the event loop that serves the app: new for each app.
     monkeypatch.setattr(uploads, "_waiters", None)
@@ -292,8 +293,8 @@ def _app_in_process(
 
 
 async def _close_loop_clients() -> None:
-    from gateway import rate_limits
-    from gateway.routes import uploads
+    from dupgate.gateway import rate_limits
+    from dupgate.gateway.routes import uploads
 
     if uploads._waiters is not None:
         await uploads._waiters.close()

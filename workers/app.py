@@ -3,19 +3,18 @@
 from celery import Celery
 from celery.signals import worker_init
 
-from dupgate.db import check_migrated, get_engine, migrate
-from dupgate.embedded_redis import url_for
-from dupgate.settings import get_settings
+from dupgate.settings import embedded_redis_url, get_settings
+from dupgate.store.db import check_migrated, get_engine, migrate
 
 
 def broker_url() -> str:
     """The Redis URL; `dupgate serve` sets DUPGATE_REDIS_URL for its children."""
     settings = get_settings()
-    return settings.redis_url or url_for(settings.data_dir)
+    return settings.redis_url or embedded_redis_url(settings.data_dir)
 
 
 settings = get_settings()
-app = Celery("dupgate", broker=broker_url(), include=["workers.tasks"])
+app = Celery("dupgate", broker=broker_url(), include=["dupgate.workers.tasks"])
 app.conf.update(
     task_serializer="json",
     accept_content=["json"],
@@ -33,20 +32,23 @@ app.conf.update(
     # receiver never holds up uploads when workers are started for one queue only.
     # Scans run for minutes: on a queue of their own too.
     task_routes={
-        "workers.tasks.deliver_webhooks": {"queue": "webhooks"},
-        "workers.tasks.deliver_webhook_stream": {"queue": "webhooks"},
-        "workers.tasks.run_collection_scan": {"queue": "scans"},
-        "workers.tasks.analyse_staged": {"queue": "analyses"},
-        "workers.tasks.make_previews": {"queue": "analyses"},
+        "dupgate.workers.tasks.deliver_webhooks": {"queue": "webhooks"},
+        "dupgate.workers.tasks.deliver_webhook_stream": {"queue": "webhooks"},
+        "dupgate.workers.tasks.run_collection_scan": {"queue": "scans"},
+        "dupgate.workers.tasks.analyse_staged": {"queue": "analyses"},
+        "dupgate.workers.tasks.make_previews": {"queue": "analyses"},
     },
     beat_schedule={
         "requeue-stale-uploads": {
-            "task": "workers.tasks.requeue_stale_uploads",
+            "task": "dupgate.workers.tasks.requeue_stale_uploads",
             "schedule": settings.requeue_sweep_seconds,
         },
-        "requeue-stale-scans": {"task": "workers.tasks.requeue_stale_scans", "schedule": 60.0},
+        "requeue-stale-scans": {
+            "task": "dupgate.workers.tasks.requeue_stale_scans",
+            "schedule": 60.0,
+        },
         "deliver-webhooks": {
-            "task": "workers.tasks.deliver_webhooks",
+            "task": "dupgate.workers.tasks.deliver_webhooks",
             "schedule": settings.webhook_sweep_seconds,
         },
     },

@@ -16,20 +16,20 @@ from sqlalchemy.orm import Session
 from dupgate.analysis import Features, InvalidImage, analyze
 from dupgate.analysis.decode import decode
 from dupgate.analysis.preview import preview_jpeg, preview_key
-from dupgate.db import session_scope
-from dupgate.events import on_uploads_decided, on_webhooks_due
-from dupgate.notify import publish_decided, redis_url
-from dupgate.pipeline import run_upload
-from dupgate.remote_analysis import send_answer
+from dupgate.analysis.remote import send_answer
+from dupgate.events.audit import on_uploads_decided, on_webhooks_due
+from dupgate.events.notify import publish_decided, redis_url
 from dupgate.scans.jobs import run_scan, stale_scan_ids
 from dupgate.services import get_services
 from dupgate.settings import get_settings
-from dupgate.storage import BlobNotFound
+from dupgate.store.blobs import BlobNotFound
+from dupgate.store.db import session_scope
 from dupgate.transient import is_transient, retry_transient
-from dupgate.uploads import release_upload, requeue_lost_uploads
-from dupgate.webhook_http import post
-from dupgate.webhooks import RetryPolicy, deliver_stream, due_streams
-from workers.app import app
+from dupgate.uploads.lifecycle import release_upload, requeue_lost_uploads
+from dupgate.uploads.pipeline import run_upload
+from dupgate.webhooks.delivery import RetryPolicy, deliver_stream, due_streams
+from dupgate.webhooks.http import post
+from dupgate.workers.app import app
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, create_engine, text
 
-from dupgate import embedded_redis
+from dupgate.cli import embedded_redis
+from dupgate.settings import embedded_redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "chaos-bootstrap-key"
@@ -91,7 +92,7 @@ class Cluster:
             PYTHONPATH=str(ROOT),
         )
         if self.tmpfs_mib is None:  # else `dupgate serve` starts its own, inside
-            env["DUPGATE_REDIS_URL"] = embedded_redis.url_for(self.data_dir)
+            env["DUPGATE_REDIS_URL"] = embedded_redis_url(self.data_dir)
         if self.database_url:
             env["DUPGATE_DATABASE_URL"] = self.database_url
         env.update(self.settings)

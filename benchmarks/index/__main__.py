@@ -41,7 +41,7 @@ from benchmarks.index.measure import (  # noqa: E402
     measure_exact,
     measure_hnsw,
 )
-from index.embeddings import EXACT_SEARCH_MAX, HNSW_EF  # noqa: E402
+from dupgate.index.embeddings import EXACT_SEARCH_MAX, HNSW_EF  # noqa: E402
 
 LATENCY_SIZES = [10_000, 20_000, 30_000, 50_000, 75_000, 100_000]
 

@@ -36,7 +36,7 @@ import httpx
 from PIL import Image
 
 from dupgate.analysis import analyze, load_embedder
-from dupgate.db import migrate
+from dupgate.store.db import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = ROOT.parent / "shared" / "datasets" / "imagenet-sample"

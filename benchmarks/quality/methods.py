@@ -25,7 +25,7 @@ import pdqhash
 from PIL import Image
 from tqdm import tqdm
 
-import index.collection as collection_index
+import dupgate.index.collection as collection_index
 from benchmarks.quality import dupgate_api as dg
 from benchmarks.quality.paths import CACHE
 

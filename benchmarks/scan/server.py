@@ -30,13 +30,13 @@ from sqlalchemy import insert, select
 
 from benchmarks.scan.dataset import HERE, real_collection
 from benchmarks.scan.measure import collection, gib, provenance, quality, seconds
-from dupgate.collections import PolicyChange, put_collection
-from dupgate.db import get_engine, migrate, session_scope
-from dupgate.index_registry import IndexRegistry
-from dupgate.keys import BOOTSTRAP
-from dupgate.models import Base, Image, ImageFeatures, IndexChange, Scan, ScanGroup
+from dupgate.matching.registry import IndexRegistry
 from dupgate.scans.jobs import create_scan, run_scan
 from dupgate.scans.scope import ScanFilter
+from dupgate.store.db import get_engine, migrate, session_scope
+from dupgate.store.models import Base, Image, ImageFeatures, IndexChange, Scan, ScanGroup
+from dupgate.tenancy.collections import PolicyChange, put_collection
+from dupgate.tenancy.keys import BOOTSTRAP
 
 RESULTS = HERE / "RESULTS-server.md"
 COLLECTION = "bench"

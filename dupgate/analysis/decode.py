@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from dupgate.formats import UnsupportedFile, sniff
+from dupgate.analysis.formats import UnsupportedFile, sniff
 
 # No signal needs more than this many pixels on the long edge; JPEG decodes at 1/2..1/8 scale.
 WORKING_SIZE = 512

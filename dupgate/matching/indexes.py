@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from dupgate.analysis import Features
-from index.collection import CollectionIndex
+from dupgate.index.collection import CollectionIndex
 
 
 class IndexedImage(Protocol):

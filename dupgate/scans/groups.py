@@ -27,10 +27,10 @@ from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
 from dupgate.analysis import Features
+from dupgate.index.collection import EMBEDDING_CANDIDATES
 from dupgate.matching.indexes import ImageIndex
 from dupgate.matching.score import min_cosine, score, tier_of
 from dupgate.vocabulary import Tier
-from index.collection import EMBEDDING_CANDIDATES
 
 # Each image is its own nearest neighbour, so ask for one more than the upload path does.
 NEIGHBOURS = EMBEDDING_CANDIDATES + 1

@@ -18,25 +18,28 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from dupgate.collections import get_collection, visible_collection
-from dupgate.errors import NotFound
-from dupgate.events import SYSTEM, record_event
-from dupgate.index_registry import IndexRegistry
-from dupgate.keys import Caller
-from dupgate.locking import UnknownCollection
+from dupgate.curation.not_duplicates import not_duplicate_pairs, not_duplicates_of
+from dupgate.events.audit import SYSTEM, record_event
+from dupgate.matching.registry import IndexRegistry
 from dupgate.matching.score import score, tier_of
-from dupgate.models import Collection, Image, Scan, ScanGroup, utcnow
-from dupgate.not_duplicates import not_duplicate_pairs, not_duplicates_of
-from dupgate.paging import Key, Order, Slice, read_page
 from dupgate.scans.groups import Group, Pair, find_groups
 from dupgate.scans.scope import ScanFilter, images_in_scope, scan_images, stored_scan_image
+from dupgate.store.models import Collection, Image, Scan, ScanGroup, utcnow
+from dupgate.store.paging import Key, Order, Slice, read_page
+from dupgate.tenancy.collections import get_collection
+from dupgate.tenancy.keys import Caller
+from dupgate.tenancy.visibility import visible_scan
 from dupgate.vocabulary import ScanStatus, Tier
 
 log = logging.getLogger(__name__)
 
+
 Transaction = Callable[[], AbstractContextManager[Session]]
 
+
 HEARTBEAT = timedelta(seconds=30)
+
+
 # A single scan asks the index for more neighbours than an upload: a picture may have many copies.
 SINGLE_SCAN_NEIGHBOURS = 100
 
@@ -45,18 +48,14 @@ class InvalidScan(ValueError):
     """A scan that cannot be run as asked; the message says why."""
 
 
-class UnknownScan(NotFound):
-    """No scan (or group) by that id that the caller may see."""
-
-    code = "unknown_scan"
-
-
 class ScanNotDone(ValueError):
     """The scan has no groups yet: it is queued, running, or failed."""
 
 
 # The orders lists are read in: a collection's scans newest first, a scan's groups biggest first.
 SCANS = Order(Scan.created_at, Scan.id, descending=True)
+
+
 GROUPS = Order(ScanGroup.number)
 
 
@@ -294,18 +293,6 @@ def stale_scan_ids(
             )
         )
     )
-
-
-def visible_scan(session: Session, caller: Caller, scan_id: str) -> Scan:
-    """The scan if the caller's tenant owns its collection; UnknownScan otherwise."""
-    scan = session.get(Scan, scan_id)
-    if scan is None:
-        raise UnknownScan(f"no scan with id {scan_id}")
-    try:
-        visible_collection(session, caller, scan.collection)
-    except UnknownCollection as e:
-        raise UnknownScan(f"no scan with id {scan_id}") from e
-    return scan
 
 
 def finished_scan(session: Session, caller: Caller, scan_id: str) -> Scan:

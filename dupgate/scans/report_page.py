@@ -6,11 +6,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dupgate.analysis.preview import preview_key
-from dupgate.models import Image, Scan
 from dupgate.scans.jobs import engine_group, scan_groups
 from dupgate.scans.report import render_report
 from dupgate.scans.scope import stored_scan_image
-from dupgate.storage import BlobNotFound, BlobStore
+from dupgate.store.blobs import BlobNotFound, BlobStore
+from dupgate.store.models import Image, Scan
 
 # Groups per page: each carries its thumbnails inside the page.
 REPORT_PAGE = 200

@@ -9,12 +9,12 @@ from typing import TypedDict
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from dupgate.commit import delete_image, link_existing
-from dupgate.keys import Caller
-from dupgate.locking import lock_collections
-from dupgate.models import Image, Scan, ScanGroup, utcnow
-from dupgate.scans.jobs import UnknownScan
-from dupgate.storage import BlobStore
+from dupgate.store.blobs import BlobStore
+from dupgate.store.locking import lock_collections
+from dupgate.store.models import Image, Scan, ScanGroup, utcnow
+from dupgate.tenancy.keys import Caller
+from dupgate.tenancy.visibility import UnknownScan
+from dupgate.uploads.commit import delete_image, link_existing
 from dupgate.vocabulary import ResolveAction, ResolveResult, ScanStatus, listing, parse
 
 

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
 from dupgate.matching.indexes import ImageIndex
-from dupgate.models import Image, ImageFeatures, as_utc
 from dupgate.scans.groups import ScanImage
+from dupgate.store.models import Image, ImageFeatures, as_utc
 
 
 class InvalidFilter(ValueError):

@@ -5,18 +5,18 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
-from dupgate.blocklist import BLOCKLIST, block_file, blocklist, unblock
-from dupgate.collections import visible_collection
-from dupgate.keys import Caller
-from dupgate.uploads import save_features
-from gateway.deps import AdminCaller, AdminCallerOutsideTransaction, ServicesDep, SessionDep
-from gateway.errors import UNSUPPORTED_FILE
-from gateway.fields import REASON_LENGTH, PathId
-from gateway.pagination import Page, Pages
-from gateway.routes.collections import CollectionName
-from gateway.routes.uploads import analysed, checked_text, exists, multipart, staged_image
-from gateway.schemas.images import Block
-from gateway.staging import discard
+from dupgate.curation.blocklist import BLOCKLIST, block_file, blocklist, unblock
+from dupgate.gateway.deps import AdminCaller, AdminCallerOutsideTransaction, ServicesDep, SessionDep
+from dupgate.gateway.errors import UNSUPPORTED_FILE
+from dupgate.gateway.fields import REASON_LENGTH, PathId
+from dupgate.gateway.pagination import Page, Pages
+from dupgate.gateway.routes.collections import CollectionName
+from dupgate.gateway.routes.uploads import analysed, checked_text, exists, multipart, staged_image
+from dupgate.gateway.schemas.images import Block
+from dupgate.gateway.staging import discard
+from dupgate.tenancy.keys import Caller
+from dupgate.tenancy.visibility import visible_collection
+from dupgate.uploads.duplicates import save_features
 
 router = APIRouter(tags=["blocklist"])
 

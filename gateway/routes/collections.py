@@ -5,21 +5,21 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from dupgate.collections import (
+from dupgate.gateway.deps import AdminCaller, ReadCaller, SessionDep
+from dupgate.gateway.errors import CONFLICT
+from dupgate.gateway.fields import NO_NUL, Tenant, one_of
+from dupgate.gateway.pagination import Page, Pages
+from dupgate.gateway.schemas.collections import Collection, PolicyVersion
+from dupgate.tenancy.collections import (
     COLLECTIONS,
     POLICY_VERSIONS,
     PolicyChange,
     policy_versions,
     put_collection,
-    visible_collection,
     visible_collections,
 )
+from dupgate.tenancy.visibility import visible_collection
 from dupgate.vocabulary import Action, Tier
-from gateway.deps import AdminCaller, ReadCaller, SessionDep
-from gateway.errors import CONFLICT
-from gateway.fields import NO_NUL, Tenant, one_of
-from gateway.pagination import Page, Pages
-from gateway.schemas.collections import Collection, PolicyVersion
 
 router = APIRouter(tags=["collections"])
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"

@@ -4,13 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from dupgate.collections import visible_collection
-from dupgate.events import EVENTS, list_events
-from gateway.deps import ReadCaller, SessionDep
-from gateway.fields import MAX_INT, NO_NUL, TENANT_LENGTH
-from gateway.pagination import Page, Pages
-from gateway.routes.collections import COLLECTION_PATTERN
-from gateway.schemas.events import Event
+from dupgate.events.audit import EVENTS, list_events
+from dupgate.gateway.deps import ReadCaller, SessionDep
+from dupgate.gateway.fields import MAX_INT, NO_NUL, TENANT_LENGTH
+from dupgate.gateway.pagination import Page, Pages
+from dupgate.gateway.routes.collections import COLLECTION_PATTERN
+from dupgate.gateway.schemas.events import Event
+from dupgate.tenancy.visibility import visible_collection
 
 router = APIRouter(tags=["events"])
 

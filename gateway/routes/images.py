@@ -7,15 +7,15 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from dupgate.blocklist import block_image
-from dupgate.collections import visible_image
-from dupgate.commit import delete_image
-from dupgate.locking import lock_collections
-from dupgate.models import Image as ImageRow
+from dupgate.curation.blocklist import block_image
+from dupgate.gateway.deps import AdminCaller, ReadCaller, ServicesDep, SessionDep
+from dupgate.gateway.fields import REASON_LENGTH, PathId, text
+from dupgate.gateway.schemas.images import Block, Image
 from dupgate.services import Services
-from gateway.deps import AdminCaller, ReadCaller, ServicesDep, SessionDep
-from gateway.fields import REASON_LENGTH, PathId, text
-from gateway.schemas.images import Block, Image
+from dupgate.store.locking import lock_collections
+from dupgate.store.models import Image as ImageRow
+from dupgate.tenancy.visibility import visible_image
+from dupgate.uploads.commit import delete_image
 
 router = APIRouter(tags=["images"])
 

@@ -5,12 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from dupgate.keys import KEYS, issue_key, revoke_key, visible_keys
+from dupgate.gateway.deps import AdminCaller, SessionDep
+from dupgate.gateway.fields import KEY_NAME_LENGTH, NO_NUL, PathId, Tenant, one_of, text
+from dupgate.gateway.pagination import Page, Pages
+from dupgate.gateway.schemas.keys import ApiKey, NewKey
+from dupgate.tenancy.keys import KEYS, issue_key, revoke_key, visible_keys
 from dupgate.vocabulary import Scope
-from gateway.deps import AdminCaller, SessionDep
-from gateway.fields import KEY_NAME_LENGTH, NO_NUL, PathId, Tenant, one_of, text
-from gateway.pagination import Page, Pages
-from gateway.schemas.keys import ApiKey, NewKey
 
 router = APIRouter(tags=["keys"])
 

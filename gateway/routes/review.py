@@ -5,18 +5,17 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from dupgate.collections import visible_collection, visible_image
-from dupgate.not_duplicates import declare_not_duplicate
-from dupgate.review import HELD, Review, held_uploads, review_upload
-from dupgate.uploads import visible_upload
+from dupgate.curation.not_duplicates import declare_not_duplicate
+from dupgate.gateway.deps import AdminCaller, ServicesDep, SessionDep
+from dupgate.gateway.errors import CONFLICT
+from dupgate.gateway.fields import BodyId, PathId, one_of
+from dupgate.gateway.pagination import Page, Pages
+from dupgate.gateway.routes.collections import CollectionName
+from dupgate.gateway.schemas.images import NotDuplicate
+from dupgate.gateway.schemas.uploads import HeldUpload, Upload
+from dupgate.tenancy.visibility import visible_collection, visible_image, visible_upload
+from dupgate.uploads.review import HELD, Review, held_uploads, review_upload
 from dupgate.vocabulary import REVIEW_ACTIONS
-from gateway.deps import AdminCaller, ServicesDep, SessionDep
-from gateway.errors import CONFLICT
-from gateway.fields import BodyId, PathId, one_of
-from gateway.pagination import Page, Pages
-from gateway.routes.collections import CollectionName
-from gateway.schemas.images import NotDuplicate
-from gateway.schemas.uploads import HeldUpload, Upload
 
 router = APIRouter(tags=["review"])
 

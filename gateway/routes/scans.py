@@ -11,26 +11,9 @@ from fastapi import Path as FastAPIPath
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from dupgate.collections import visible_collection, visible_image
-from dupgate.scans.jobs import (
-    GROUPS,
-    SCANS,
-    collection_scans,
-    create_scan,
-    duplicates_of,
-    finished_scan,
-    members,
-    scan_groups,
-    visible_scan,
-)
-from dupgate.scans.report_page import report_page
-from dupgate.scans.resolve import resolve_group
-from dupgate.scans.scope import ScanFilter
-from dupgate.unit_of_work import after_commit
-from dupgate.vocabulary import ResolveAction
-from gateway.deps import AdminCaller, ReadCaller, ServicesDep, SessionDep
-from gateway.errors import CONFLICT
-from gateway.fields import (
+from dupgate.gateway.deps import AdminCaller, ReadCaller, ServicesDep, SessionDep
+from dupgate.gateway.errors import CONFLICT
+from dupgate.gateway.fields import (
     EXTERNAL_ID_LENGTH,
     MAX_COUNT,
     NO_NUL,
@@ -40,9 +23,25 @@ from gateway.fields import (
     one_of,
     text,
 )
-from gateway.pagination import Page, Pages
-from gateway.routes.collections import CollectionName
-from gateway.schemas.scans import Duplicates, Resolution, Scan, ScanGroup
+from dupgate.gateway.pagination import Page, Pages
+from dupgate.gateway.routes.collections import CollectionName
+from dupgate.gateway.schemas.scans import Duplicates, Resolution, Scan, ScanGroup
+from dupgate.scans.jobs import (
+    GROUPS,
+    SCANS,
+    collection_scans,
+    create_scan,
+    duplicates_of,
+    finished_scan,
+    members,
+    scan_groups,
+)
+from dupgate.scans.report_page import report_page
+from dupgate.scans.resolve import resolve_group
+from dupgate.scans.scope import ScanFilter
+from dupgate.store.unit_of_work import after_commit
+from dupgate.tenancy.visibility import visible_collection, visible_image, visible_scan
+from dupgate.vocabulary import ResolveAction
 
 router = APIRouter(tags=["scans"])
 log = logging.getLogger(__name__)
@@ -123,7 +122,7 @@ def start_scan(
 
 def _enqueue(scan_id: str) -> None:
     # Imported here so that importing the gateway does not connect to the broker.
-    from workers.tasks import run_collection_scan
+    from dupgate.workers.tasks import run_collection_scan
 
     try:
         run_collection_scan.delay(scan_id)
@@ -175,7 +174,7 @@ def report(
 
 
 def _make_previews(missing: list[tuple[str, str]]) -> None:
-    from workers.tasks import make_previews
+    from dupgate.workers.tasks import make_previews
 
     try:
         make_previews.delay(missing)

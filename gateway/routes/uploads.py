@@ -17,49 +17,40 @@ from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features, InvalidImage
 from dupgate.analysis.features import ANALYSIS_VERSION
-from dupgate.collections import visible_collection
-from dupgate.db import read_scope
-from dupgate.formats import sniff
-from dupgate.keys import Caller
-from dupgate.models import Collection, Upload
-from dupgate.notify import DecisionWaiters, TooManyWaiters, redis_url
-from dupgate.remote_analysis import AnalysisUnavailable, new_request_id, receive_answer
-from dupgate.services import Services
-from dupgate.unit_of_work import after_commit
-from dupgate.uploads import (
-    NewUpload,
-    UnknownUpload,
-    create_upload,
-    describe_matches,
-    find_duplicates,
-    new_upload_id,
-    require_visible,
-    staged_bytes,
-    stored_features,
-    visible_upload,
-    with_tenant,
-)
-from dupgate.vocabulary import FINISHED, Tier
-from gateway.deps import (
+from dupgate.analysis.formats import sniff
+from dupgate.analysis.remote import AnalysisUnavailable, new_request_id, receive_answer
+from dupgate.events.notify import DecisionWaiters, TooManyWaiters, redis_url
+from dupgate.gateway.deps import (
     CallerOutsideTransaction,
     ReadCaller,
     ServicesDep,
     SessionDep,
     require_broker,
 )
-from gateway.errors import CONFLICT, UNSUPPORTED_FILE
-from gateway.fields import (
-    EXTERNAL_ID_LENGTH,
-    FILENAME_LENGTH,
-    LABEL_LENGTH,
-    PathId,
+from dupgate.gateway.errors import CONFLICT, UNSUPPORTED_FILE
+from dupgate.gateway.fields import EXTERNAL_ID_LENGTH, FILENAME_LENGTH, LABEL_LENGTH, PathId
+from dupgate.gateway.rate_limits import RateLimitedUploadCaller
+from dupgate.gateway.routes.collections import CollectionName
+from dupgate.gateway.routes.images import binary, stream_blob
+from dupgate.gateway.schemas.uploads import BlockedMatch, CheckResult, Match, UploadAccepted
+from dupgate.gateway.schemas.uploads import Upload as UploadView
+from dupgate.gateway.staging import StagedFile, StagedForm, discard, stage_form
+from dupgate.services import Services
+from dupgate.store.db import read_scope
+from dupgate.store.models import Collection, Upload
+from dupgate.store.unit_of_work import after_commit
+from dupgate.tenancy.keys import Caller
+from dupgate.tenancy.visibility import (
+    UnknownUpload,
+    require_visible,
+    visible_collection,
+    visible_upload,
+    with_tenant,
 )
-from gateway.rate_limits import RateLimitedUploadCaller
-from gateway.routes.collections import CollectionName
-from gateway.routes.images import binary, stream_blob
-from gateway.schemas.uploads import BlockedMatch, CheckResult, Match, UploadAccepted
-from gateway.schemas.uploads import Upload as UploadView
-from gateway.staging import StagedFile, StagedForm, discard, stage_form
+from dupgate.uploads.duplicates import describe_matches, find_duplicates, stored_features
+from dupgate.uploads.intake import NewUpload, create_upload, new_upload_id
+from dupgate.uploads.lifecycle import staged_bytes
+from dupgate.vocabulary import FINISHED, Tier
 
 router = APIRouter(tags=["uploads"])
 log = logging.getLogger(__name__)
@@ -204,7 +195,7 @@ def _record(
 
 def _enqueue(upload_id: str) -> None:
     # Imported here so that importing the gateway does not connect to the broker.
-    from workers.tasks import process_upload
+    from dupgate.workers.tasks import process_upload
 
     try:
         process_upload.delay(upload_id)
@@ -368,7 +359,7 @@ def _stage_for_workers(services: Services, staged: StagedFile, key: str) -> None
 
 
 def _enqueue_analysis(request_id: str, key: str, timeout: float) -> None:
-    from workers.tasks import analyse_staged
+    from dupgate.workers.tasks import analyse_staged
 
     try:
         # Expires with the wait: a worker that gets to it later skips it.

@@ -5,21 +5,21 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from dupgate.gateway.deps import AdminCaller, ServicesDep, SessionDep
+from dupgate.gateway.fields import LABEL_LENGTH, SECRET_LENGTH, URL_LENGTH, PathId, Tenant, text
+from dupgate.gateway.pagination import Page, Pages
+from dupgate.gateway.schemas.webhooks import Delivery, Redelivery, Webhook, WebhookCreated
+from dupgate.tenancy.visibility import visible_webhook
 from dupgate.vocabulary import DeliveryStatus
-from dupgate.webhooks import (
+from dupgate.webhooks.endpoints import (
     DELIVERIES,
     WEBHOOKS,
     create_webhook,
     delete_webhook,
     deliveries,
     redeliver,
-    visible_webhook,
     visible_webhooks,
 )
-from gateway.deps import AdminCaller, ServicesDep, SessionDep
-from gateway.fields import LABEL_LENGTH, SECRET_LENGTH, URL_LENGTH, PathId, Tenant, text
-from gateway.pagination import Page, Pages
-from gateway.schemas.webhooks import Delivery, Redelivery, Webhook, WebhookCreated
 
 router = APIRouter(tags=["webhooks"])
 

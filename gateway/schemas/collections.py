@@ -1,9 +1,9 @@
 """Collections and the versions of their policies."""
 
-from dupgate import models
-from dupgate.collections import policy_of
+from dupgate.gateway.schemas.common import Schema, Timestamp
+from dupgate.store import models
+from dupgate.tenancy.collections import policy_of
 from dupgate.vocabulary import Action
-from gateway.schemas.common import Schema, Timestamp
 
 
 class CollectionThresholds(Schema):

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from dupgate.events import iso
+from dupgate.events.audit import iso
 
 # A moment as ISO 8601 with its UTC offset ("2026-01-02T03:04:05.678901+00:00"), as the API has
 # always written it (Pydantic's own format would end in "Z").

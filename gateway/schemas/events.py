@@ -2,9 +2,9 @@
 
 from pydantic import JsonValue
 
-from dupgate import models
-from dupgate.events import event_payload
-from gateway.schemas.common import Schema, Timestamp
+from dupgate.events.audit import event_payload
+from dupgate.gateway.schemas.common import Schema, Timestamp
+from dupgate.store import models
 
 
 class Event(Schema):

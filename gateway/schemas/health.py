@@ -2,8 +2,8 @@
 
 from typing import Literal
 
+from dupgate.gateway.schemas.common import Schema, omitted
 from dupgate.readiness import Check
-from gateway.schemas.common import Schema, omitted
 
 
 class Health(Schema):

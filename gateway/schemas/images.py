@@ -1,8 +1,8 @@
 """Committed images, "not a duplicate" verdicts, and blocklist entries."""
 
-from dupgate import models
-from dupgate.blocklist import block_payload
-from gateway.schemas.common import Schema, Timestamp
+from dupgate.curation.blocklist import block_payload
+from dupgate.gateway.schemas.common import Schema, Timestamp
+from dupgate.store import models
 
 
 class Image(Schema):

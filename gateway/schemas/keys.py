@@ -1,7 +1,7 @@
 """API keys."""
 
+from dupgate.gateway.schemas.common import Schema, Timestamp
 from dupgate.vocabulary import Scope
-from gateway.schemas.common import Schema, Timestamp
 
 
 class ApiKey(Schema):

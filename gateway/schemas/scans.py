@@ -2,11 +2,11 @@
 
 from typing import Literal
 
-from dupgate import models
+from dupgate.gateway.schemas.common import Schema, Timestamp, omitted
 from dupgate.scans.jobs import Duplicate as FoundDuplicate
 from dupgate.scans.jobs import Member
+from dupgate.store import models
 from dupgate.vocabulary import ResolveAction, ResolveResult, ScanStatus, Tier
-from gateway.schemas.common import Schema, Timestamp, omitted
 
 
 class Duplicate(Schema):

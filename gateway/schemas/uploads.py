@@ -2,10 +2,10 @@
 
 from typing import Self
 
-from dupgate import models
-from dupgate.uploads import decision_payload
+from dupgate.gateway.schemas.common import Schema, Timestamp, omitted
+from dupgate.store import models
+from dupgate.uploads.payloads import decision_payload
 from dupgate.vocabulary import Outcome, Tier, UploadStatus
-from gateway.schemas.common import Schema, Timestamp, omitted
 
 
 class Match(Schema):

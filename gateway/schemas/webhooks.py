@@ -1,9 +1,9 @@
 """Webhooks and their deliveries."""
 
-from dupgate import models
+from dupgate.gateway.schemas.common import Schema, Timestamp
+from dupgate.store import models
 from dupgate.vocabulary import DeliveryStatus
-from dupgate.webhooks import DeliveryRecord
-from gateway.schemas.common import Schema, Timestamp
+from dupgate.webhooks.endpoints import DeliveryRecord
 
 
 class Webhook(Schema):

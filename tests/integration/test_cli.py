@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from dupgate import embedded_redis
+from dupgate.cli import embedded_redis
 from tests.conftest import ROOT, photo
 from tests.servers import (
     KEY,

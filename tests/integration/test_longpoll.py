@@ -149,7 +149,7 @@ def test_200_long_polls_beside_uploading_clients_all_answer_without_errors(
 @contextlib.contextmanager
 def workers_paused(server: Server) -> Iterator[None]:
     """Stop the server's workers (SIGSTOP) so that its uploads stay queued, and go on after."""
-    pids = server_pids(server, b"celery", b"workers.app")
+    pids = server_pids(server, b"celery", b"dupgate.workers.app")
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
     try:

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dupgate import embedded_redis
+from dupgate.cli import embedded_redis
+from dupgate.settings import embedded_redis_url
 from tests.conftest import PHOTOS
 from tests.servers import KEY, ROOT, Server, base_env, free_port, short_tmp_dir, wait_healthy
 from tests.waiting import wait_until
@@ -39,7 +40,7 @@ def test_sigkilled_worker_loses_no_upload() -> None:
     env = base_env(
         data_dir,
         None,
-        DUPGATE_REDIS_URL=embedded_redis.url_for(data_dir),
+        DUPGATE_REDIS_URL=embedded_redis_url(data_dir),
         DUPGATE_TASK_VISIBILITY_TIMEOUT="5",
         DUPGATE_STALE_UPLOAD_SECONDS="3",
         DUPGATE_UPLOAD_LEASE_SECONDS="2",

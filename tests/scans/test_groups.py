@@ -9,13 +9,7 @@ import pytest
 from PIL import ImageOps
 
 from dupgate.analysis import Embedder, Features
-from dupgate.matching.score import (
-    DEFAULT_EXACT,
-    DEFAULT_NEAR,
-    cosine,
-    min_cosine,
-    score,
-)
+from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR, cosine, min_cosine, score
 from dupgate.scans import Group, ScanImage, find_groups, keeper_rule
 from tests.conftest import photo
 from tests.images import meme_of, resized_jpeg, with_caption

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dupgate.scans.ingest import idempotency_key
+from dupgate.cli.ingest import idempotency_key
 from tests.conftest import ROOT, photo
 from tests.images import resized_jpeg
 from tests.scans.conftest import DISTINCT

@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from gateway.limits import BodyLimits
+from dupgate.gateway.limits import BodyLimits
 
 
 def test_a_body_that_trickles_in_is_refused_at_the_read_deadline() -> None:

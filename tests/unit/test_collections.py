@@ -2,7 +2,9 @@
 
 import pytest
 
-from dupgate.collections import (
+from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR
+from dupgate.store.db import session_scope
+from dupgate.tenancy.collections import (
     CollectionNameTaken,
     InvalidPolicy,
     PolicyChange,
@@ -11,11 +13,9 @@ from dupgate.collections import (
     policy_of,
     policy_versions,
     put_collection,
-    visible_collection,
 )
-from dupgate.db import session_scope
-from dupgate.keys import BOOTSTRAP, Caller
-from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR
+from dupgate.tenancy.keys import BOOTSTRAP, Caller
+from dupgate.tenancy.visibility import visible_collection
 from dupgate.vocabulary import Scope
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dupgate.formats import UnsupportedFile, sniff
+from dupgate.analysis.formats import UnsupportedFile, sniff
 from tests.conftest import photo
 
 

@@ -4,11 +4,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from dupgate.collections import PolicyChange, put_collection
-from dupgate.db import session_scope
-from dupgate.index_registry import IndexRegistry
-from dupgate.keys import BOOTSTRAP
-from dupgate.models import ImageFeatures, IndexChange
+from dupgate.matching.registry import IndexRegistry
+from dupgate.store.db import session_scope
+from dupgate.store.models import ImageFeatures, IndexChange
+from dupgate.tenancy.collections import PolicyChange, put_collection
+from dupgate.tenancy.keys import BOOTSTRAP
 from tests.unit.index.features import fake_features
 
 

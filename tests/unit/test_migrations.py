@@ -10,9 +10,9 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from dupgate.db import alembic_config, get_engine, migrate, session_scope
-from dupgate.keys import authenticate, hash_key
-from dupgate.models import Event, PolicyVersion, Webhook, WebhookAttempt, WebhookDelivery
+from dupgate.store.db import alembic_config, get_engine, migrate, session_scope
+from dupgate.store.models import Event, PolicyVersion, Webhook, WebhookAttempt, WebhookDelivery
+from dupgate.tenancy.keys import authenticate, hash_key
 from dupgate.vocabulary import Scope
 from tests.databases import database_backends, drop_postgres_database, fresh_postgres_database
 

@@ -3,7 +3,7 @@
 import pytest
 
 from dupgate.matching.find import Match
-from dupgate.policy import DEFAULT_ACTIONS, BlockedMatch, Policy, decide
+from dupgate.matching.policy import DEFAULT_ACTIONS, BlockedMatch, Policy, decide
 from dupgate.vocabulary import Action, Tier
 
 EXACT = Match("img-exact", 0.99, Tier.EXACT)

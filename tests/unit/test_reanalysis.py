@@ -6,12 +6,12 @@ from functools import partial
 from sqlalchemy import select
 
 from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features
-from dupgate.db import session_scope
-from dupgate.index_registry import IndexRegistry
+from dupgate.analysis.reanalysis import reanalyze, stale_pictures
+from dupgate.matching.registry import IndexRegistry
 from dupgate.matching.score import VERIFIED_FLOOR
-from dupgate.models import Image, ImageFeatures, IndexChange, Upload
-from dupgate.reanalysis import reanalyze, stale_pictures
-from dupgate.storage import LocalBlobStore
+from dupgate.store.blobs import LocalBlobStore
+from dupgate.store.db import session_scope
+from dupgate.store.models import Image, ImageFeatures, IndexChange, Upload
 from tests.conftest import photo
 from tests.images import with_caption
 from tests.unit.test_upload_pipeline import embedder, process, stage, store  # noqa: F401

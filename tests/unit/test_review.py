@@ -7,15 +7,15 @@ from pathlib import Path
 from sqlalchemy import select
 
 from dupgate.analysis import Embedder, load_embedder
-from dupgate.collections import PolicyChange, put_collection
-from dupgate.commit import delete_image
-from dupgate.db import session_scope
-from dupgate.index_registry import IndexRegistry
-from dupgate.keys import BOOTSTRAP
-from dupgate.locking import lock_collections
-from dupgate.models import Image, Upload
-from dupgate.review import Review, review_upload
-from dupgate.storage import LocalBlobStore
+from dupgate.matching.registry import IndexRegistry
+from dupgate.store.blobs import LocalBlobStore
+from dupgate.store.db import session_scope
+from dupgate.store.locking import lock_collections
+from dupgate.store.models import Image, Upload
+from dupgate.tenancy.collections import PolicyChange, put_collection
+from dupgate.tenancy.keys import BOOTSTRAP
+from dupgate.uploads.commit import delete_image
+from dupgate.uploads.review import Review, review_upload
 from tests.conftest import photo
 from tests.images import resized_jpeg
 from tests.unit.test_upload_pipeline import process, stage

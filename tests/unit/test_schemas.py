@@ -9,18 +9,18 @@ from typing import Any
 import pytest
 from fastapi.exceptions import RequestValidationError
 
-from dupgate.blocklist import block_payload
-from dupgate.events import EVENTS, event_payload
-from dupgate.keys import KEYS
-from dupgate.models import BlockedImage, Event, Upload
-from dupgate.uploads import upload_event_data
+from dupgate.curation.blocklist import block_payload
+from dupgate.events.audit import EVENTS, event_payload
+from dupgate.gateway.pagination import decode_cursor, encode_cursor
+from dupgate.gateway.schemas.events import Event as EventView
+from dupgate.gateway.schemas.images import Block
+from dupgate.gateway.schemas.uploads import Decision
+from dupgate.gateway.schemas.uploads import Upload as UploadView
+from dupgate.store.models import BlockedImage, Event, Upload
+from dupgate.tenancy.keys import KEYS
+from dupgate.uploads.payloads import upload_event_data
 from dupgate.vocabulary import Action, Outcome, UploadStatus, outcome_of
-from dupgate.webhooks import DELIVERIES
-from gateway.pagination import decode_cursor, encode_cursor
-from gateway.schemas.events import Event as EventView
-from gateway.schemas.images import Block
-from gateway.schemas.uploads import Decision
-from gateway.schemas.uploads import Upload as UploadView
+from dupgate.webhooks.endpoints import DELIVERIES
 
 MOMENT = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 

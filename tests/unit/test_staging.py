@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from gateway.limits import BodyTooLarge
-from gateway.staging import MAX_HEADER_BYTES, BadForm, StagedForm, stage_form
+from dupgate.gateway.limits import BodyTooLarge
+from dupgate.gateway.staging import MAX_HEADER_BYTES, BadForm, StagedForm, stage_form
 
 
 def request(body: Iterable[bytes]) -> Request:

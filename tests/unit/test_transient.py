@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from dupgate.db import get_engine, migrate, session_scope
+from dupgate.store.db import get_engine, migrate, session_scope
 from dupgate.transient import is_transient, retry_transient, storage_full
 
 

@@ -13,23 +13,16 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
 
 from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, analyze, load_embedder
-from dupgate.collections import PolicyChange, put_collection
-from dupgate.db import get_engine, session_scope
-from dupgate.index_registry import IndexRegistry
-from dupgate.keys import BOOTSTRAP
-from dupgate.models import Event, Image, ImageFeatures, IndexChange, Upload
-from dupgate.pipeline import run_upload
-from dupgate.storage import LocalBlobStore
-from dupgate.uploads import (
-    NewUpload,
-    begin_processing,
-    create_upload,
-    decide_upload,
-    new_upload_id,
-    requeue_lost_uploads,
-    save_features,
-    stored_features,
-)
+from dupgate.matching.registry import IndexRegistry
+from dupgate.store.blobs import LocalBlobStore
+from dupgate.store.db import get_engine, session_scope
+from dupgate.store.models import Event, Image, ImageFeatures, IndexChange, Upload
+from dupgate.tenancy.collections import PolicyChange, put_collection
+from dupgate.tenancy.keys import BOOTSTRAP
+from dupgate.uploads.duplicates import decide_upload, save_features, stored_features
+from dupgate.uploads.intake import NewUpload, create_upload, new_upload_id
+from dupgate.uploads.lifecycle import begin_processing, requeue_lost_uploads
+from dupgate.uploads.pipeline import run_upload
 from tests.conftest import photo
 from tests.images import resized_jpeg
 from tests.waiting import wait_until

@@ -2,11 +2,12 @@
 
 import pytest
 
-from dupgate.db import session_scope
-from dupgate.keys import BOOTSTRAP
-from dupgate.webhook_http import post
-from dupgate.webhook_targets import RefusedTarget, parse_networks, resolve
-from dupgate.webhooks import InvalidWebhook, create_webhook
+from dupgate.settings import parse_networks
+from dupgate.store.db import session_scope
+from dupgate.tenancy.keys import BOOTSTRAP
+from dupgate.webhooks.endpoints import InvalidWebhook, create_webhook
+from dupgate.webhooks.http import post
+from dupgate.webhooks.targets import RefusedTarget, resolve
 from tests.receiver import LOCAL, SECRET, receiver
 
 INTERNAL = [

@@ -12,21 +12,15 @@ from functools import partial
 
 import pytest
 
-from dupgate.collections import PolicyChange, put_collection
-from dupgate.db import session_scope
-from dupgate.events import record_event, subscribed
-from dupgate.keys import BOOTSTRAP
-from dupgate.models import Webhook, WebhookDelivery, utcnow
-from dupgate.webhook_http import post, sign, verify
-from dupgate.webhooks import (
-    RetryPolicy,
-    create_webhook,
-    delete_webhook,
-    deliver_stream,
-    deliveries,
-    due_streams,
-)
-from gateway.schemas.webhooks import Delivery
+from dupgate.events.audit import record_event, subscribed
+from dupgate.gateway.schemas.webhooks import Delivery
+from dupgate.store.db import session_scope
+from dupgate.store.models import Webhook, WebhookDelivery, utcnow
+from dupgate.tenancy.collections import PolicyChange, put_collection
+from dupgate.tenancy.keys import BOOTSTRAP
+from dupgate.webhooks.delivery import RetryPolicy, deliver_stream, due_streams
+from dupgate.webhooks.endpoints import create_webhook, delete_webhook, deliveries
+from dupgate.webhooks.http import post, sign, verify
 from tests.receiver import LOCAL, SECRET, receiver, signature_verifies
 
 RETRY = RetryPolicy(base_seconds=10, max_interval_seconds=3600, window_seconds=24 * 3600)

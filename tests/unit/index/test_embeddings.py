@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from index.embeddings import EXACT_SEARCH_MAX, EmbeddingIndex
+from dupgate.index.embeddings import EXACT_SEARCH_MAX, EmbeddingIndex
 
 
 def unit(rng: np.random.Generator, n: int, dim: int = 512) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from index.embeddings import EmbeddingIndex
-from index.hashes import HashIndex
+from dupgate.index.embeddings import EmbeddingIndex
+from dupgate.index.hashes import HashIndex
 
 
 def unit(rng: np.random.Generator, n: int, dim: int = 512) -> np.ndarray:

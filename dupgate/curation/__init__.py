@@ -1,0 +1,1 @@
+"""Curation by people: the blocklist, and pairs declared not duplicates."""

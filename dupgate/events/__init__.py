@@ -1,0 +1,1 @@
+"""The audit trail (also the webhook outbox), and decision notifications for long-polls."""

@@ -1,0 +1,1 @@
+"""What dupgate keeps: the database (engine, tables, migrations, transactions, locks, pages) and blobs."""

@@ -1,0 +1,1 @@
+"""Uploads: intake, the analyse-and-decide pipeline, duplicates, commit and review."""

@@ -1,0 +1,164 @@
+"""Finding an upload's duplicates among what is committed, and deciding it under the collection lock."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dupgate.analysis import Features, InvalidImage
+from dupgate.curation.blocklist import blocked_match
+from dupgate.curation.not_duplicates import not_duplicates_of
+from dupgate.events.audit import SYSTEM, record_event
+from dupgate.matching.find import Match, find_matches
+from dupgate.matching.policy import BlockedMatch, decide, invalid_image
+from dupgate.matching.registry import IndexRegistry
+from dupgate.store.blobs import BlobStore
+from dupgate.store.locking import lock_with_checked
+from dupgate.store.models import BlockedImage, Collection, Image, ImageFeatures, Upload
+from dupgate.tenancy.collections import policy_of
+from dupgate.uploads.commit import commit_decision
+from dupgate.uploads.payloads import MatchPayload, upload_event_data
+from dupgate.vocabulary import FINISHED, UploadStatus
+
+
+def stored_features(
+    session: Session, sha256: str, version: int, *, tenant: str, upload_id: str | None = None
+) -> Features | None:
+    """The features already computed for these bytes, if the tenant holds them already.
+
+    Features are stored once per bytes, but reused only within the tenant that sent them: bytes
+    only another tenant holds are analysed afresh, so how fast an answer comes says nothing of
+    what other tenants hold (a reused analysis answers in a tenth of the time).
+    """
+    if not tenant_holds(session, tenant, sha256, other_than=upload_id):
+        return None
+    row = session.get(ImageFeatures, sha256)
+    if row is None or row.version != version:
+        return None
+    return Features.from_bytes(row.data)
+
+
+def tenant_holds(
+    session: Session, tenant: str, sha256: str, *, other_than: str | None = None
+) -> bool:
+    """Whether the tenant has these bytes: an image, a block or a decided upload of its own."""
+    collections = select(Collection.name).where(Collection.tenant == tenant)
+    held = [
+        select(Image.id).where(Image.sha256 == sha256, Image.collection.in_(collections)),
+        select(BlockedImage.id).where(
+            BlockedImage.sha256 == sha256, BlockedImage.collection.in_(collections)
+        ),
+        select(Upload.id).where(
+            Upload.sha256 == sha256,
+            Upload.status == UploadStatus.DECIDED,
+            Upload.collection.in_(collections),
+            Upload.id != (other_than or ""),
+        ),
+    ]
+    return any(session.execute(query.limit(1)).first() is not None for query in held)
+
+
+def save_features(session: Session, features: Features) -> None:
+    """Store an image's features under the SHA-256 of its bytes (a no-op if already there)."""
+    try:
+        with session.begin_nested():
+            session.merge(
+                ImageFeatures(
+                    sha256=features.sha256, version=features.version, data=features.to_bytes()
+                )
+            )
+    except IntegrityError:
+        pass  # another worker stored the same bytes' features first: same values
+
+
+@dataclass(frozen=True)
+class Found:
+    """What an image duplicates: committed images (best first) and any blocklist entry."""
+
+    matches: list[Match]
+    blocked: BlockedMatch | None
+
+
+def find_duplicates(
+    session: Session, registry: IndexRegistry, collection: Collection, features: Features
+) -> Found:
+    """The images of the collection, and of those it is checked against, that `features` duplicates.
+
+    Pairs a person said are not duplicates are left out; the blocklists of the same
+    collections are searched too.
+    """
+    policy = policy_of(collection)
+    names = [collection.name, *policy.check_against]
+    excluded = not_duplicates_of(session, collection.tenant, features.sha256)
+    matches: list[Match] = []
+    for name in names:
+        index = registry.synced(session, name)
+        candidates = [
+            (entry.image_id, entry.features)
+            for entry in index.candidates(features)
+            if entry.features.sha256 not in excluded
+        ]
+        matches += find_matches(features, candidates, policy.exact_threshold, policy.near_threshold)
+    matches.sort(key=lambda m: (-m.score, m.image_id))
+    blocked = blocked_match(session, registry, names, features, policy, excluded)
+    return Found(matches, blocked)
+
+
+def decide_upload(
+    session: Session,
+    store: BlobStore,
+    registry: IndexRegistry,
+    upload_id: str,
+    features: Features | InvalidImage,
+) -> None:
+    """Under the collection lock: match, decide and commit once.
+
+    A redelivered task finds the upload decided and does nothing, also when both deliveries
+    run at once: the status is read again after the lock is taken. The collections the upload
+    is checked against are locked too, so that nothing is committed to them meanwhile.
+    """
+    name = session.scalar(select(Upload.collection).where(Upload.id == upload_id))
+    if name is None:
+        return
+    collection = lock_with_checked(session, name)[name]
+    upload = session.get(Upload, upload_id, populate_existing=True)
+    if upload is None or upload.status in FINISHED:
+        return
+    policy = policy_of(collection)
+    if isinstance(features, InvalidImage):
+        decision = invalid_image(features.reason, features.message)
+        commit_decision(session, store, upload, None, decision)
+    else:
+        found = find_duplicates(session, registry, collection, features)
+        decision = decide(found.matches, policy, found.blocked)
+        commit_decision(session, store, upload, features, decision)
+        upload.matches = describe_matches(session, found.matches)
+    upload.policy_version = policy.version
+    record_event(
+        session,
+        "upload.decided",
+        tenant=collection.tenant,
+        actor=SYSTEM,
+        collection=name,
+        data=upload_event_data(upload),
+    )
+
+
+def describe_matches(session: Session, matches: list[Match]) -> list[MatchPayload]:
+    """Matches as JSON-ready dicts, with each image's collection and external id."""
+    ids = [m.image_id for m in matches]
+    rows = session.execute(
+        select(Image.id, Image.collection, Image.external_id).where(Image.id.in_(ids))
+    ).all()
+    known = {image_id: (collection, external_id) for image_id, collection, external_id in rows}
+    return [
+        {
+            "image_id": m.image_id,
+            "collection": known.get(m.image_id, (None, None))[0],
+            "external_id": known.get(m.image_id, (None, None))[1],
+            "score": m.score,
+            "tier": m.tier,
+        }
+        for m in matches
+    ]

@@ -1,0 +1,65 @@
+"""An upload's decision as the API, the audit trail and the webhooks carry it (JSON-ready)."""
+
+from typing import NotRequired, TypedDict
+
+from dupgate.events.audit import iso
+from dupgate.store.models import Upload
+from dupgate.vocabulary import Outcome, Tier
+
+
+class MatchPayload(TypedDict):
+    """A match as an upload keeps it (JSON), and as the API and the webhooks show it."""
+
+    image_id: str
+    collection: str | None  # None once the image is deleted
+    external_id: str | None
+    score: float
+    tier: Tier
+
+
+class DecisionPayload(TypedDict):
+    """A decided upload's decision, as events carry it (the API shows the same fields)."""
+
+    action: Outcome | None
+    tier: Tier | None
+    image_id: str | None
+    matches: list[MatchPayload]
+    reason: str | None
+    policy_version: int | None
+    reviewed_by: NotRequired[str | None]
+    reviewed_at: NotRequired[str]
+
+
+def decision_payload(upload: Upload) -> DecisionPayload:
+    """A decided upload's decision, as its events carry it; a reviewed one says by whom."""
+    payload: DecisionPayload = {
+        "action": upload.action,
+        "tier": upload.tier,
+        "image_id": upload.image_id,
+        "matches": upload.matches,
+        "reason": upload.reason,
+        "policy_version": upload.policy_version,
+    }
+    if upload.reviewed_at is not None:
+        payload["reviewed_by"] = upload.reviewed_by
+        payload["reviewed_at"] = iso(upload.reviewed_at)
+    return payload
+
+
+class UploadEventData(TypedDict):
+    """The ids and the decision an `upload.decided` or `upload.reviewed` event carries."""
+
+    upload_id: str
+    collection: str
+    external_id: str | None
+    decision: DecisionPayload
+
+
+def upload_event_data(upload: Upload) -> UploadEventData:
+    """The ids and the decision an `upload.*` event carries."""
+    return {
+        "upload_id": upload.id,
+        "collection": upload.collection,
+        "external_id": upload.external_id,
+        "decision": decision_payload(upload),
+    }

@@ -1,0 +1,132 @@
+"""One upload from queued to decided: the steps of dupgate.uploads in their transactions.
+
+This is the one place that owns transactions in the domain, because the analysis must run
+between them: no database lock or connection is held while an image is decoded and embedded,
+and only the match, decision and commit run under the collection lock.
+"""
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, InvalidImage, analyze
+from dupgate.analysis.preview import preview_key
+from dupgate.matching.registry import IndexRegistry
+from dupgate.store.blobs import BlobStore
+from dupgate.store.models import Collection, Upload
+from dupgate.transient import is_transient
+from dupgate.uploads.duplicates import decide_upload, save_features, stored_features
+from dupgate.uploads.lifecycle import begin_processing, extend_lease, fail_upload
+
+log = logging.getLogger(__name__)
+
+
+Transaction = Callable[[], AbstractContextManager[Session]]
+
+
+def run_upload(
+    transaction: Transaction,
+    store: BlobStore,
+    embedder: Callable[[], Embedder],
+    registry: IndexRegistry,
+    upload_id: str,
+    *,
+    max_attempts: int,
+    max_pixels: int,
+    owner: str | None = None,
+    lease: timedelta = timedelta(seconds=30),
+) -> None:
+    """Analyse (or reuse the analysis of) the upload's bytes, then decide and commit it once.
+
+    Safe to run again for the same upload: a decided or failed upload is left as it is. The
+    run `owner` holds the upload for `lease` and extends it while it works, so that an upload
+    whose worker vanished is found by its expired lease; a run that retries with the same
+    `owner` after a transient fault takes it again without counting another attempt.
+    """
+    with transaction() as session:
+        upload = begin_processing(session, upload_id, max_attempts, owner=owner, lease=lease)
+        if upload is None:
+            return
+        collection = session.get_one(Collection, upload.collection)
+        known = stored_features(
+            session, upload.sha256, ANALYSIS_VERSION, tenant=collection.tenant, upload_id=upload.id
+        )
+        staging_key = upload.staging_key
+        owner = upload.lease_owner
+    assert owner is not None
+    with _leased(transaction, upload_id, owner, lease):
+        _analyse_and_decide(
+            transaction, store, embedder, registry, upload_id, known, staging_key, max_pixels
+        )
+
+
+def _analyse_and_decide(
+    transaction: Transaction,
+    store: BlobStore,
+    embedder: Callable[[], Embedder],
+    registry: IndexRegistry,
+    upload_id: str,
+    known: Features | None,
+    staging_key: str | None,
+    max_pixels: int,
+) -> None:
+    features: Features | InvalidImage
+    if known is not None:
+        features = known
+    else:
+        try:
+            assert staging_key is not None, "an undecided upload keeps its staged bytes"
+            features = analyze(store.get(staging_key), embedder(), max_pixels=max_pixels)
+        except InvalidImage as e:
+            features = e
+        except Exception as e:
+            if is_transient(e):
+                raise  # a full disk or a lost database: retried, not the upload's fault
+            # A bug or an unreadable staging blob: end the upload visibly, not retried forever.
+            log.exception("analysis of upload %s failed", upload_id)
+            with transaction() as session:
+                failed = session.get(Upload, upload_id)
+                assert failed is not None
+                fail_upload(session, failed, f"analysis_failed: {type(e).__name__}: {e}")
+            return
+        else:
+            if features.preview is not None:
+                store.put(preview_key(features.sha256), iter([features.preview]))
+            with transaction() as session:
+                save_features(session, features)
+
+    with transaction() as session:
+        decide_upload(session, store, registry, upload_id, features)
+
+
+@contextmanager
+def _leased(
+    transaction: Transaction, upload_id: str, owner: str, lease: timedelta
+) -> Iterator[None]:
+    """Extend the run's lease on the upload every third of its length until the block ends."""
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        while not done.wait(lease.total_seconds() / 3):
+            try:
+                with transaction() as session:
+                    if not extend_lease(session, upload_id, owner, lease):
+                        # Another run took it over; the decision under the collection lock
+                        # still commits only once, whichever run gets there first.
+                        log.warning("upload %s: lease lost to another run", upload_id)
+                        return
+            except Exception:
+                # The database is away: the lease may run out and the upload be taken over.
+                log.warning("upload %s: could not extend the lease", upload_id, exc_info=True)
+
+    thread = threading.Thread(target=heartbeat, name=f"lease-{upload_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=5)  # never wait long on a heartbeat stuck on a lost database

@@ -1,0 +1,133 @@
+"""The review queue: uploads a policy held, completed by a person through the same commit path."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dupgate.analysis import Features
+from dupgate.curation.not_duplicates import mark_not_duplicate
+from dupgate.events.audit import record_event
+from dupgate.matching.policy import Decision
+from dupgate.store.blobs import BlobStore
+from dupgate.store.locking import lock_with_checked
+from dupgate.store.models import Image, ImageFeatures, Upload, utcnow
+from dupgate.store.paging import Key, Order, Slice, read_page
+from dupgate.tenancy.collections import policy_of
+from dupgate.tenancy.keys import Caller
+from dupgate.uploads.commit import commit_decision
+from dupgate.uploads.payloads import upload_event_data
+from dupgate.vocabulary import REVIEW_ACTIONS, Action, Outcome, Tier, listing, outcome_of, parse
+
+# The review queue's order: oldest first.
+HELD = Order(Upload.created_at, Upload.id)
+
+
+class NotReviewable(ValueError):
+    """The upload is not waiting for review (not held, or reviewed already)."""
+
+
+class InvalidReview(ValueError):
+    """A review that cannot be carried out as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Review:
+    """What a person decided for a held upload."""
+
+    action: str  # one of REVIEW_ACTIONS (anything else is refused with InvalidReview)
+    # The image to link to or overwrite; the upload's best match when None.
+    target: str | None = None
+    # With accept: the upload is not a duplicate of any of its matches, and is never flagged
+    # against those pictures again.
+    not_duplicate: bool = False
+
+
+def held_uploads(
+    session: Session, collection: str, *, after: Key | None = None, limit: int = 100
+) -> Slice[Upload]:
+    """A page of the collection's uploads waiting for review, oldest first."""
+    query = select(Upload).where(
+        Upload.collection == collection,
+        Upload.action == Outcome.HELD,
+        Upload.reviewed_at.is_(None),
+    )
+    return read_page(session, query, HELD, after, limit)
+
+
+def review_upload(
+    session: Session, store: BlobStore, upload_id: str, review: Review, caller: Caller
+) -> None:
+    """Complete a held upload as the reviewer says."""
+    action = parse(Action, review.action)
+    if action not in REVIEW_ACTIONS or action is None:
+        raise InvalidReview(
+            f"a review action is one of {listing(REVIEW_ACTIONS)}, not {review.action!r}"
+        )
+    if review.not_duplicate and action != Action.ACCEPT:
+        raise InvalidReview("not_duplicate goes with accept: a duplicate is linked or rejected")
+    name = session.scalar(select(Upload.collection).where(Upload.id == upload_id))
+    assert name is not None, "the caller found the upload"
+    # A link may go to an image of a checked collection: lock those too, so that the image
+    # cannot be deleted between reading it and committing the link.
+    collection = lock_with_checked(session, name)[name]
+    upload = session.get(Upload, upload_id, populate_existing=True)
+    assert upload is not None
+    if upload.action != Outcome.HELD or upload.reviewed_at is not None:
+        state = upload.action or upload.status
+        raise NotReviewable(f"upload {upload_id} is not waiting for review: it is {state}")
+    features_row = session.get(ImageFeatures, upload.sha256)
+    assert features_row is not None, "a held upload was analysed"
+    features = Features.from_bytes(features_row.data)
+    target = None
+    if action in (Action.LINK, Action.OVERWRITE):
+        target = _target(
+            session, upload, action, review.target, policy_of(collection).check_against
+        )
+
+    held_because = upload.reason
+    decision = Decision(
+        action,
+        upload.tier or Tier.UNIQUE,
+        (),
+        f"reviewed by {caller.actor}: {outcome_of(action)} (held because: {held_because})",
+        target=target,
+    )
+    commit_decision(session, store, upload, features, decision)
+    upload.reviewed_by = caller.actor
+    upload.reviewed_at = utcnow()
+    not_duplicate_of = []
+    if review.not_duplicate:
+        not_duplicate_of = _mark_matches(session, collection.tenant, upload, caller)
+    record_event(
+        session,
+        "upload.reviewed",
+        tenant=collection.tenant,
+        actor=caller.actor,
+        collection=name,
+        data={**upload_event_data(upload), "not_duplicate_of": not_duplicate_of},
+    )
+
+
+def _target(
+    session: Session, upload: Upload, action: Action, chosen: str | None, others: tuple[str, ...]
+) -> str:
+    target_id = chosen or (upload.matches[0]["image_id"] if upload.matches else None)
+    if target_id is None:
+        raise InvalidReview(f"say which image to {action}: the upload matched none")
+    image = session.get(Image, target_id)
+    allowed = (upload.collection,) if action == Action.OVERWRITE else (upload.collection, *others)
+    if image is None or image.collection not in allowed:
+        where = " or ".join(repr(c) for c in allowed)
+        raise InvalidReview(f"there is no image {target_id} in collection {where}")
+    # A link record has no content of its own: act on the image it links to.
+    return image.linked_to or image.id
+
+
+def _mark_matches(session: Session, tenant: str, upload: Upload, caller: Caller) -> list[str]:
+    ids = [m["image_id"] for m in upload.matches]
+    rows = session.execute(select(Image.id, Image.sha256).where(Image.id.in_(ids))).all()
+    for _, sha256 in rows:
+        if sha256 != upload.sha256:
+            mark_not_duplicate(session, tenant, upload.sha256, sha256, caller.actor)
+    return sorted(image_id for image_id, _ in rows)
