@@ -9,9 +9,9 @@ from dupgate.curation.blocklist import BLOCKLIST, block_file, blocklist, unblock
 from dupgate.gateway.deps import AdminCaller, AdminCallerOutsideTransaction, ServicesDep, SessionDep
 from dupgate.gateway.errors import UNSUPPORTED_FILE
 from dupgate.gateway.fields import REASON_LENGTH, PathId
+from dupgate.gateway.forms import analysed, checked_text, exists, multipart, staged_image
 from dupgate.gateway.pagination import Page, Pages
 from dupgate.gateway.routes.collections import CollectionName
-from dupgate.gateway.routes.uploads import analysed, checked_text, exists, multipart, staged_image
 from dupgate.gateway.schemas.images import Block
 from dupgate.gateway.staging import discard
 from dupgate.tenancy.keys import Caller

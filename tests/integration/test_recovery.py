@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -125,14 +126,9 @@ def test_a_full_disk_answers_507_and_every_upload_is_decided_once_it_is_freed() 
         filler.unlink()
         fault_end = datetime.now(UTC)
 
-        assert refused.status_code == 507, refused.text
-        assert refused.json()["code"] == "insufficient_storage"
-        assert "Retry-After" in refused.headers
-        assert ready.status_code == 503 and ready.json()["checks"]["storage"]["ok"] is False
-        outcome = wait_decided(cluster, sent, timeout=60)
-        assert not outcome.lost and not outcome.undecided and not outcome.decided_twice
-        assert not outcome.failed
-        assert outcome.last_decided_after(fault_end) < 30
+        assert_refused_then_decided(
+            cluster, sent, refused, ready, (507, "insufficient_storage", "storage"), fault_end
+        )
         assert cluster.post(collection, photos(1, start=430)[0]).status_code == 202
     finally:
         cluster.close()
@@ -166,18 +162,35 @@ def test_a_postgres_outage_answers_503_and_every_upload_is_decided_once_it_ends(
             c.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
         fault_end = datetime.now(UTC)
 
-        assert refused.status_code == 503, refused.text
-        assert refused.json()["code"] == "database_unavailable"
-        assert "Retry-After" in refused.headers
-        assert ready.status_code == 503 and ready.json()["checks"]["database"]["ok"] is False
-        outcome = wait_decided(cluster, sent, timeout=60)
-        assert not outcome.lost and not outcome.undecided and not outcome.decided_twice
-        assert not outcome.failed
-        assert outcome.last_decided_after(fault_end) < 30
+        assert_refused_then_decided(
+            cluster, sent, refused, ready, (503, "database_unavailable", "database"), fault_end
+        )
     finally:
         cluster.close()
         admin.dispose()
         drop_postgres_database(name)
+
+
+def assert_refused_then_decided(
+    cluster: Cluster,
+    sent: list[str],
+    refused: httpx.Response,
+    ready: httpx.Response,
+    fault: tuple[int, str, str],
+    fault_end: datetime,
+) -> None:
+    """What a user sees of a fault: an upload during it refused with `fault`'s status and code
+    and a Retry-After, /readyz failing `fault`'s check; and every upload sent before it decided,
+    once, within 30 s of its end."""
+    status, code, check = fault
+    assert refused.status_code == status, refused.text
+    assert refused.json()["code"] == code
+    assert "Retry-After" in refused.headers
+    assert ready.status_code == 503 and ready.json()["checks"][check]["ok"] is False
+    outcome = wait_decided(cluster, sent, timeout=60)
+    assert not outcome.lost and not outcome.undecided and not outcome.decided_twice
+    assert not outcome.failed
+    assert outcome.last_decided_after(fault_end) < 30
 
 
 def faults_met(cluster: Cluster, before: int = 0) -> int:
