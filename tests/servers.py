@@ -175,6 +175,21 @@ TEST_SETTINGS = {
 
 
 @contextmanager
+def serving(
+    url: str, data_dir: Path, database_url: str | None, log: Path | None
+) -> Iterator[Server]:
+    """A Server for a gateway answering at `url`, with the admin key's client; every client it
+    made is closed after."""
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60
+    ) as client:
+        served = Server(url, data_dir, database_url, client, log)
+        yield served
+        for other in served.clients:
+            other.close()
+
+
+@contextmanager
 def running_server(backend: str, **settings: str) -> Iterator[Server]:
     """Start `dupgate serve` (2 worker processes) on "sqlite" or a fresh "postgres" database,
     with the test defaults and these extra DUPGATE_* settings.
@@ -202,13 +217,8 @@ def running_server(backend: str, **settings: str) -> Iterator[Server]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, process, log)
-        with httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60
-        ) as client:
-            served = Server(url, data_dir, database_url, client, log)
+        with serving(url, data_dir, database_url, log) as served:
             yield served
-            for other in served.clients:
-                other.close()
     finally:
         process.send_signal(2)  # Ctrl-C
         try:
@@ -375,13 +385,8 @@ def in_process_http_server(
             wait_until(lambda: server.started or not thread.is_alive(), timeout=30)
             assert server.started, "uvicorn did not start"
             url = f"http://127.0.0.1:{port}"
-            with httpx.Client(
-                base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60
-            ) as client:
-                served = Server(url, data_dir, database_url, client, None)
+            with serving(url, data_dir, database_url, None) as served:
                 yield served
-                for other in served.clients:
-                    other.close()
         finally:
             server.should_exit = True
             thread.join(timeout=30)
