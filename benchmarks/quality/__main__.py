@@ -17,7 +17,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from benchmarks.quality import clothing, dataset, extras, margin, report, template_negatives, timing
+from benchmarks.quality import (
+    clothing,
+    dataset,
+    extras,
+    margin,
+    report,
+    sections,
+    template_negatives,
+    timing,
+)
 from benchmarks.quality import dupgate_api as dg
 from benchmarks.quality import methods as m
 from benchmarks.quality.evaluate import max_fresh_score, recall_above, summarise
@@ -212,11 +221,11 @@ def negatives_sections(negatives: Negatives) -> list[str]:
     return [
         "## Hard negatives: clothing photos (`../shared/datasets/clothing/`)",
         "",
-        *report.clothing_section(negatives.clothing, dg.DEFAULT_NEAR),
+        *sections.clothing_section(negatives.clothing, dg.DEFAULT_NEAR),
         "",
         "## Hard negatives: different photos in the same template",
         "",
-        *report.template_section(negatives.templates, dg.DEFAULT_NEAR),
+        *sections.template_section(negatives.templates, dg.DEFAULT_NEAR),
         "",
     ]
 
@@ -333,15 +342,15 @@ def render(
         "",
         "## Safety margin: dupgate's score over distinct photos",
         "",
-        *report.margin_section(margins, dg.DEFAULT_NEAR, dg.DEFAULT_EXACT),
+        *sections.margin_section(margins, dg.DEFAULT_NEAR, dg.DEFAULT_EXACT),
         "",
         *negatives_sections(negatives),
         "## Extra test sets",
         "",
-        *report.pdq_check_section(pdq_hashes),
+        *sections.pdq_check_section(pdq_hashes),
     ]
     for section in sections:
-        lines += report.extra_section(section)
+        lines += sections.extra_section(section)
     lines += [
         "## Method notes",
         "",
