@@ -86,6 +86,8 @@ def main() -> None:
                 ["git", "worktree", "add", "--detach", str(tree), args.base], cwd=ROOT, check=True
             )
             (tree / ".venv").symlink_to(ROOT / ".venv")
+            # The tests read ../shared/datasets beside the checkout.
+            (Path(tmp) / "shared").symlink_to(ROOT.parent / "shared")
             try:
                 base = run_pytest(f"base ({args.base})", tree)
                 runs.append(base)
