@@ -35,28 +35,27 @@ def transactions(server: Server, complete: bool = True) -> int:
     """Transactions PostgreSQL has counted in the server's database: once all are counted, or
     (not `complete`) those it has taken in so far.
 
-    A backend reports its counts at the end of a transaction at most every second; what it
-    has not reported yet, it reports 10 s after it went idle. So once no backend of the
-    database has done anything for longer, the count is complete. Both are read from another
-    database, so that reading them adds nothing to the count."""
+    A backend reports its counts at the end of a transaction at most every second, and what it
+    has not reported yet 10 s after it went idle, or when it exits. So to count all at once,
+    the idle backends of the database are ended (the server's pools reconnect when next used);
+    a paused worker's open transaction is left alone: it has nothing to report until it goes
+    on. Both are read from another database, so that reading them adds nothing to the count."""
     assert server.database_url is not None
     name = make_url(server.database_url).database
     engine = create_engine(os.environ["DUPGATE_TEST_POSTGRES_URL"])
-    busy = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = :name"
-        " AND backend_type = 'client backend'"
-        # A paused worker may hold a transaction open: it reports nothing until it goes on.
-        " AND (state = 'active' OR state_change > now() - interval '10.5 seconds')"
-    )
+    backends = " FROM pg_stat_activity WHERE datname = :name AND backend_type = 'client backend'"
+    end_idle = text(f"SELECT pg_terminate_backend(pid){backends} AND state = 'idle'")
+    left = text(f"SELECT count(*){backends} AND state IN ('idle', 'active')")
     count = text("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = :name")
 
-    def quiet() -> bool:
+    def reported() -> bool:
         with engine.connect() as c:
-            return c.execute(busy, {"name": name}).scalar_one() == 0
+            c.execute(end_idle, {"name": name})
+            return c.execute(left, {"name": name}).scalar_one() == 0
 
     try:
         if complete:
-            wait_until(quiet, timeout=60, interval=0.2, what="the server's database is idle")
+            wait_until(reported, timeout=60, interval=0.2, what="the server's backends reported")
         with engine.connect() as c:
             return int(c.execute(count, {"name": name}).scalar_one())
     finally:
