@@ -39,6 +39,7 @@ from dupgate.gateway.routes import (
 )
 from dupgate.gateway.schemas.health import Health, Readiness, ReadinessCheck
 from dupgate.gateway.staging import BadForm
+from dupgate.logs import configure_logging
 from dupgate.readiness import readiness
 from dupgate.scans.jobs import InvalidScan, ScanNotDone
 from dupgate.scans.resolve import AlreadyResolved, InvalidResolution
@@ -228,3 +229,9 @@ def _deliver_webhooks() -> None:
 
 
 app = create_app()
+
+
+def serving_app() -> FastAPI:
+    """The app as a gateway process serves it (`uvicorn --factory`), logging as configured."""
+    configure_logging(get_settings())
+    return app
