@@ -31,7 +31,8 @@ def broker_url(settings: Settings) -> str:
 
 
 @lru_cache(maxsize=4)
-def _redis(url: str, timeout: float) -> redis.Redis:
+def broker_client(url: str, timeout: float = 1.0) -> redis.Redis:
+    """A client of the broker at `url` (redis:// or Celery's redis+socket://), one per URL."""
     # Celery spells a unix socket redis+socket://; redis-py spells it unix://.
     if url.startswith("redis+socket://"):
         url = "unix://" + url.removeprefix("redis+socket://")
@@ -40,7 +41,7 @@ def _redis(url: str, timeout: float) -> redis.Redis:
 
 def check_broker(url: str, timeout: float = 1.0) -> Check:
     """Whether the broker answers a PING within `timeout` seconds."""
-    return _timed(lambda: _redis(url, timeout).ping())
+    return _timed(lambda: broker_client(url, timeout).ping())
 
 
 def check_database(url: str) -> Check:

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     # (e.g. "10.20.0.0/16" for receivers inside your network); empty: none.
     webhook_allowed_networks: str = ""
 
+    # How the gateway and the workers log to stderr: text, or one JSON object per line (time,
+    # level, logger, message, upload_id) for a log collector. `dupgate serve`, `web` and
+    # `worker` pass both on to their processes.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     # A scan with no heartbeat (every 30 s) for this long lost its worker and is run again.
     scan_stale_seconds: int = 300
     # The longest a full-collection scan may run.

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as BrokerError
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -39,6 +40,8 @@ from dupgate.gateway.routes import (
 )
 from dupgate.gateway.schemas.health import Health, Readiness, ReadinessCheck
 from dupgate.gateway.staging import BadForm
+from dupgate.logs import configure_logging
+from dupgate.metrics import DeploymentCollector
 from dupgate.readiness import readiness
 from dupgate.scans.jobs import InvalidScan, ScanNotDone
 from dupgate.scans.resolve import AlreadyResolved, InvalidResolution
@@ -157,6 +160,17 @@ def create_app() -> FastAPI:
             checks={name: ReadinessCheck.of(c) for name, c in checks.items()},
         )
 
+    # The same numbers from every gateway (read from the database and the broker at scrape
+    # time), so any one may be scraped. No API key: they are counts, with no tenant's names or
+    # content; keep the port off the public internet as with /readyz.
+    metrics = CollectorRegistry(auto_describe=False)
+    metrics.register(DeploymentCollector(settings))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        body = await run_in_threadpool(generate_latest, metrics)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     # Outages: the client is told to come back, not shown a plain-text 500.
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
@@ -228,3 +242,9 @@ def _deliver_webhooks() -> None:
 
 
 app = create_app()
+
+
+def serving_app() -> FastAPI:
+    """The app as a gateway process serves it (`uvicorn --factory`), logging as configured."""
+    configure_logging(get_settings())
+    return app

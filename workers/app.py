@@ -1,8 +1,11 @@
 """The Celery app, configured from dupgate's settings."""
 
-from celery import Celery
-from celery.signals import worker_init
+import logging
 
+from celery import Celery
+from celery.signals import setup_logging, worker_init
+
+from dupgate.logs import configure_logging
 from dupgate.settings import embedded_redis_url, get_settings
 from dupgate.store.db import check_migrated, get_engine, migrate
 
@@ -63,3 +66,12 @@ def _refuse_unmigrated_database(**_: object) -> None:
     check_migrated(url)
     # The pool forks after this: children must not share the parent's database connections.
     get_engine(url).dispose()
+
+
+@setup_logging.connect
+def _configure_logging(loglevel: int | str | None = None, **_: object) -> None:
+    # Connected, so Celery leaves the root logger to dupgate's configuration (text or JSON,
+    # the same as the gateway's); `--loglevel` still quiets Celery's own loggers.
+    configure_logging(settings)
+    if loglevel is not None:
+        logging.getLogger("celery").setLevel(loglevel)

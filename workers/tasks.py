@@ -19,6 +19,7 @@ from dupgate.analysis.preview import preview_jpeg, preview_key
 from dupgate.analysis.remote import send_answer
 from dupgate.events.audit import on_uploads_decided, on_webhooks_due
 from dupgate.events.notify import publish_decided, redis_url
+from dupgate.logs import upload_context
 from dupgate.scans.jobs import run_scan, stale_scan_ids
 from dupgate.services import get_services
 from dupgate.settings import get_settings
@@ -59,21 +60,27 @@ def process_upload(upload_id: str) -> None:
         owner=owner,
         lease=timedelta(seconds=settings.upload_lease_seconds),
     )
-    try:
-        retry_transient(
-            work,
-            # Stay clear of the hard time limit, which would kill the process mid-retry.
-            deadline_seconds=min(settings.transient_retry_seconds, settings.task_time_limit / 2),
-            max_interval=settings.transient_retry_max_interval_seconds,
-        )
-    except Exception as e:
-        if not is_transient(e):
-            raise
-        log.warning("upload %s: still failing after the retry deadline; giving it back", upload_id)
-        with transaction() as session:
-            release_upload(
-                session, upload_id, owner, timedelta(seconds=settings.stale_upload_seconds)
+    # Every line logged while processing carries the upload id (JSON logs: "upload_id").
+    with upload_context(upload_id):
+        try:
+            retry_transient(
+                work,
+                # Stay clear of the hard time limit, which would kill the process mid-retry.
+                deadline_seconds=min(
+                    settings.transient_retry_seconds, settings.task_time_limit / 2
+                ),
+                max_interval=settings.transient_retry_max_interval_seconds,
             )
+        except Exception as e:
+            if not is_transient(e):
+                raise
+            log.warning(
+                "upload %s: still failing after the retry deadline; giving it back", upload_id
+            )
+            with transaction() as session:
+                release_upload(
+                    session, upload_id, owner, timedelta(seconds=settings.stale_upload_seconds)
+                )
 
 
 @app.task(acks_late=False)

@@ -46,7 +46,7 @@ def gateway_pid(url: str) -> int:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"dupgate.gateway.app:app" in argv and port in argv:
+        if b"dupgate.gateway.app:serving_app" in argv and port in argv:
             return int(proc.name)
     raise RuntimeError(f"no gateway process on {url}")
 

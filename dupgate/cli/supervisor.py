@@ -60,11 +60,14 @@ def start_parts(
 
 def gateway_argv(host: str, port: int) -> list[str]:
     """The command line of a gateway process (uvicorn serving dupgate.gateway.app)."""
+    # A factory, so that the gateway's logging is configured (DUPGATE_LOG_FORMAT) only in the
+    # process that serves it, not wherever the app module is imported (tests, tools).
     return [
         sys.executable,
         "-m",
         "uvicorn",
-        "dupgate.gateway.app:app",
+        "--factory",
+        "dupgate.gateway.app:serving_app",
         "--host",
         host,
         "--port",

@@ -145,6 +145,9 @@ class Upload(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How long the worker took to read, decode and embed the bytes (the analysis-latency
+    # metric); None when the analysis of identical bytes was reused, or before 0006.
+    analysis_seconds: Mapped[float | None] = mapped_column(Float)
 
 
 class ImageFeatures(Base):

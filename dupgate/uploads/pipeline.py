@@ -7,6 +7,7 @@ and only the match, decision and commit run under the collection lock.
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
@@ -21,6 +22,7 @@ from dupgate.store.models import Collection, Upload
 from dupgate.transient import is_transient
 from dupgate.uploads.duplicates import decide_upload, save_features, stored_features
 from dupgate.uploads.lifecycle import begin_processing, extend_lease, fail_upload
+from dupgate.vocabulary import UploadStatus
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +77,17 @@ def _analyse_and_decide(
     max_pixels: int,
 ) -> None:
     features: Features | InvalidImage
+    # Seconds spent reading, decoding and embedding the bytes; None when an earlier analysis of
+    # the same bytes was reused. Stored with the decision for the analysis-latency metric.
+    analysis_seconds: float | None = None
     if known is not None:
         features = known
     else:
         try:
             assert staging_key is not None, "an undecided upload keeps its staged bytes"
+            started = time.perf_counter()
             features = analyze(store.get(staging_key), embedder(), max_pixels=max_pixels)
+            analysis_seconds = time.perf_counter() - started
         except InvalidImage as e:
             features = e
         except Exception as e:
@@ -101,6 +108,13 @@ def _analyse_and_decide(
 
     with transaction() as session:
         decide_upload(session, store, registry, upload_id, features)
+        upload = session.get_one(Upload, upload_id)
+        if upload.analysis_seconds is None:
+            upload.analysis_seconds = analysis_seconds
+        status, result = upload.status, f"{upload.action} ({upload.tier})"
+        if status != UploadStatus.DECIDED:
+            result = upload.reason or ""
+    log.info("upload %s %s: %s", upload_id, status, result)
 
 
 @contextmanager

@@ -39,6 +39,7 @@ from dupgate.gateway.routes.images import binary, stream_blob
 from dupgate.gateway.schemas.uploads import BlockedMatch, CheckResult, Match, UploadAccepted
 from dupgate.gateway.schemas.uploads import Upload as UploadView
 from dupgate.gateway.staging import StagedForm, discard
+from dupgate.logs import upload_context
 from dupgate.services import Services
 from dupgate.store.db import read_scope
 from dupgate.store.models import Collection, Upload
@@ -101,6 +102,11 @@ async def post_image(
         upload, created = await run_in_threadpool(_record, services, session, form, upload_id, new)
     finally:
         discard(form)
+    with upload_context(upload.id):
+        if created:
+            log.info("upload %s queued in %s (%d bytes)", upload.id, collection, new.size)
+        else:
+            log.info("upload %s sent again with its Idempotency-Key", upload.id)
     response.headers["Location"] = f"/v1/uploads/{upload.id}"
     return UploadAccepted(upload_id=upload.id, status=upload.status)
 
@@ -153,6 +159,12 @@ async def get_upload(
 
     Keys with the `upload` scope read the uploads they sent; `read` keys read every upload.
     """
+    # What is logged while answering carries the upload id (JSON logs: "upload_id").
+    with upload_context(upload_id):
+        return await _poll(services, caller, upload_id, wait)
+
+
+async def _poll(services: Services, caller: Caller, upload_id: str, wait: float) -> UploadView:
     if wait == 0:
         return await run_in_threadpool(_read_upload, services, caller, upload_id)
     waiting = waiters(services)

@@ -38,7 +38,7 @@ def test_twenty_concurrent_checks_of_a_large_png_keep_the_gateway_under_1_5_gb()
     assert len(content) < 2 * 1024 * 1024
     with running_server("sqlite", DUPGATE_CHECK_TIMEOUT_SECONDS="240") as server:
         server.put_collection("big")
-        (pid,) = server_pids(server, b"dupgate.gateway.app:app")
+        (pid,) = server_pids(server, b"dupgate.gateway.app:serving_app")
 
         async def check_all() -> list[httpx.Response]:
             async with httpx.AsyncClient(
