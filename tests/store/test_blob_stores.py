@@ -4,25 +4,15 @@ import hashlib
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from dupgate.store.blobs import BlobNotFound, BlobStore, BlobStoreUnavailable, LocalBlobStore
+from dupgate.store.blobs import BlobNotFound, BlobStore, BlobStoreUnavailable
 from dupgate.store.s3 import S3BlobStore, s3_client
 from tests.s3 import S3Server
 from tests.servers import free_port
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    """A fresh, empty store of each kind."""
-    if request.param == "local":
-        return LocalBlobStore(tmp_path / "blobs")
-    s3: S3Server = request.getfixturevalue("s3")
-    return s3.store()
 
 
 def in_chunks(content: bytes, size: int = MiB) -> Iterator[bytes]:
