@@ -51,14 +51,14 @@ class S3Server:
         return S3BlobStore(self.client(), bucket or self.new_bucket(), prefix)
 
     def settings(self, bucket: str) -> dict[str, str]:
-        """DUPGATE_* settings (lower-case names, as running_server takes them) for `bucket`."""
+        """The DUPGATE_* variables that put a dupgate's blobs in `bucket` on this server."""
         return {
-            "blob_store": "s3",
-            "s3_endpoint_url": self.endpoint_url,
-            "s3_bucket": bucket,
-            "s3_region": "us-east-1",
-            "s3_access_key_id": ACCESS_KEY,
-            "s3_secret_access_key": SECRET_KEY,
+            "DUPGATE_BLOB_STORE": "s3",
+            "DUPGATE_S3_ENDPOINT_URL": self.endpoint_url,
+            "DUPGATE_S3_BUCKET": bucket,
+            "DUPGATE_S3_REGION": "us-east-1",
+            "DUPGATE_S3_ACCESS_KEY_ID": ACCESS_KEY,
+            "DUPGATE_S3_SECRET_ACCESS_KEY": SECRET_KEY,
         }
 
 

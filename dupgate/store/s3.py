@@ -148,7 +148,12 @@ class S3BlobStore:
 
     def check_bucket(self) -> None:
         """Raise unless the bucket exists and these credentials reach it."""
-        _call(lambda: self.client.head_bucket(Bucket=self.bucket))
+        try:
+            _call(lambda: self.client.head_bucket(Bucket=self.bucket), self.bucket)
+        except BlobNotFound as e:
+            raise LookupError(
+                f"no bucket {self.bucket!r} at {self.client.meta.endpoint_url}"
+            ) from e
 
 
 def s3_client(
