@@ -1,6 +1,7 @@
 """dupgate with its blobs in an S3 bucket: a real `dupgate serve` on the session's SeaweedFS."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +10,7 @@ from dupgate.settings import Settings
 from tests.conftest import photo
 from tests.images import resized_jpeg
 from tests.s3 import S3Server
-from tests.servers import Server, running_server
+from tests.servers import Server, free_port, in_process_server, running_server
 from tests.waiting import wait_until
 
 
@@ -57,3 +58,25 @@ def test_readiness_checks_the_bucket(
     storage = readiness(Settings())["storage"]
     assert not storage.ok
     assert storage.error and "no bucket 'no-such-bucket'" in storage.error
+
+
+def test_an_unreachable_bucket_is_a_503_to_retry_not_an_error(
+    database_url: str, broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The app in this process, its bucket on a port nothing listens on.
+    settings = {
+        "DUPGATE_BLOB_STORE": "s3",
+        "DUPGATE_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "DUPGATE_S3_BUCKET": "dupgate",
+        "DUPGATE_S3_REGION": "us-east-1",
+        "DUPGATE_S3_ACCESS_KEY_ID": "k",
+        "DUPGATE_S3_SECRET_ACCESS_KEY": "s",
+    }
+    with in_process_server(monkeypatch, database_url, tmp_path / "data", broker, **settings) as api:
+        api.put_collection("shop")
+        r = api.post_image("shop", photo("n01440764_tench").read_bytes())
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] == "storage_unavailable"
+        assert r.headers["Retry-After"]
+        ready = api.client.get("/readyz")
+        assert ready.status_code == 503
