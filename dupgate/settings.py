@@ -49,8 +49,9 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     # Prepended to every key, to share a bucket with other data ("dupgate/").
     s3_prefix: str = ""
-    # Staged bytes no upload refers to (left by a crash between staging and recording the
-    # upload, or a failed clean-up) are removed once this old, by a sweep that runs this often.
+    # Blobs nothing refers to (staged bytes of an upload never recorded, an image's blob from a
+    # commit that never became durable, a failed clean-up) are removed once this old, by a
+    # sweep that runs this often.
     orphan_grace_seconds: int = 3600
     orphan_sweep_seconds: float = 3600.0
 

@@ -133,13 +133,13 @@ def requeue_stale_uploads() -> int:
 
 @app.task
 def sweep_orphaned_staging() -> int:
-    """Remove staged bytes that no upload refers to (left by a crash), once old enough."""
+    """Remove blobs that no upload or image refers to (left by a crash), once old enough."""
     services = get_services()
     grace = timedelta(seconds=services.settings.orphan_grace_seconds)
     with session_scope(services.database_url) as session:
         removed = sweep_orphaned_blobs(session, services.store, grace)
     if removed:
-        log.warning("removed %d orphaned staged blobs", len(removed))
+        log.warning("removed %d orphaned blobs", len(removed))
     return len(removed)
 
 

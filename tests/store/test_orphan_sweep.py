@@ -1,10 +1,10 @@
-"""The sweep of staged bytes that no upload refers to, on both stores."""
+"""The sweep of blobs that no upload or image refers to, on both stores."""
 
 from datetime import UTC, datetime, timedelta
 
 from dupgate.store.blobs import BlobStore
 from dupgate.store.db import session_scope
-from dupgate.store.models import Upload
+from dupgate.store.models import Image, ImageFeatures, Upload
 from dupgate.tenancy.collections import PolicyChange, put_collection
 from dupgate.tenancy.keys import BOOTSTRAP
 from dupgate.uploads.intake import NewUpload, create_upload, new_upload_id
@@ -24,7 +24,29 @@ def staged_upload(database_url: str, store: BlobStore) -> str:
     return key
 
 
-def test_only_old_staged_bytes_that_no_upload_keeps_are_removed(
+def committed_image(database_url: str, store: BlobStore) -> str:
+    """An image as a commit leaves it: its blob, and its row naming it."""
+    key = "images/img-1/" + "1" * 64
+    store.put(key, iter([b"a committed image"]))
+    with session_scope(database_url) as s:
+        s.add(ImageFeatures(sha256="1" * 64, version=1, data=b""))
+        s.flush()
+        s.add(
+            Image(
+                id="img-1",
+                collection="shop",
+                sha256="1" * 64,
+                blob_key=key,
+                width=1,
+                height=1,
+                format="PNG",
+                size=17,
+            )
+        )
+    return key
+
+
+def test_only_old_blobs_that_no_upload_or_image_keeps_are_removed(
     store: BlobStore, database_url: str
 ) -> None:
     with session_scope(database_url) as s:
@@ -37,7 +59,9 @@ def test_only_old_staged_bytes_that_no_upload_keeps_are_removed(
     # Staged by a gateway that crashed before it recorded the upload.
     store.put(f"staging/{new_upload_id()}", iter([b"orphan"]))
     store.put("checks/request-1", iter([b"a /check the gateway never cleaned up"]))
-    store.put("images/i/sha", iter([b"a committed image"]))
+    kept_image = committed_image(database_url, store)
+    # Copied by a commit that a crash stopped before it was durable: no image has it.
+    store.put("images/never-committed/sha", iter([b"an image of a lost commit"]))
 
     with session_scope(database_url) as s:
         assert sweep_orphaned_blobs(s, store, GRACE) == []  # all younger than the grace
@@ -45,9 +69,10 @@ def test_only_old_staged_bytes_that_no_upload_keeps_are_removed(
     later = datetime.now(UTC) + 2 * GRACE
     with session_scope(database_url) as s:
         removed = sweep_orphaned_blobs(s, store, GRACE, now=later)
-    assert len(removed) == 3 and committed in removed and "checks/request-1" in removed
+    assert len(removed) == 4 and committed in removed
+    assert "checks/request-1" in removed and "images/never-committed/sha" in removed
     left = sorted(
         blob.key for prefix in ("staging/", "checks/", "images/") for blob in store.list(prefix)
     )
-    assert left == sorted([waiting, "images/i/sha"])
+    assert left == sorted([waiting, kept_image])
     assert store.get(waiting) == b"staged bytes"
