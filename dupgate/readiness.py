@@ -12,8 +12,10 @@ from pathlib import Path
 import redis
 from sqlalchemy import text
 
-from dupgate.settings import Settings, embedded_redis_url
+from dupgate.services import blob_store, get_services
+from dupgate.settings import Settings, embedded_redis_url, get_settings
 from dupgate.store.db import get_engine
+from dupgate.store.s3 import S3BlobStore
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,29 @@ def check_storage(root: Path, min_free_bytes: int) -> Check:
     return _timed(ask)
 
 
+def check_bucket(store: S3BlobStore) -> Check:
+    """Whether the bucket answers (a HEAD on it) with these credentials."""
+    return _timed(store.check_bucket)
+
+
 def readiness(settings: Settings) -> dict[str, Check]:
     """Every dependency of the gateway and the workers, checked now."""
     return {
         "database": check_database(settings.resolved_database_url),
         "broker": check_broker(broker_url(settings)),
-        "storage": check_storage(settings.blob_dir, settings.max_upload_bytes),
+        "storage": (
+            check_storage(settings.blob_dir, settings.max_upload_bytes)
+            if settings.blob_store == "local"
+            else check_bucket(_bucket(settings))
+        ),
     }
+
+
+def _bucket(settings: Settings) -> S3BlobStore:
+    # The process's own store: building a client costs more than the check itself.
+    store = get_services().store if settings is get_settings() else blob_store(settings)
+    assert isinstance(store, S3BlobStore)
+    return store
 
 
 def _timed(ask: Callable[[], object]) -> Check:

@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The queues a worker consumes unless told otherwise (`dupgate worker --queues`): uploads run
@@ -36,6 +36,24 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # A key that is always valid, for a first run; keys made with `dupgate keys create` are stored hashed.
     bootstrap_key: str | None = None
+
+    # Where blobs live: files under the data directory (one host, or a shared directory), or
+    # an S3-compatible bucket that every host reaches. Credentials left unset come from the
+    # usual AWS places (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, ~/.aws, an instance role).
+    blob_store: Literal["local", "s3"] = "local"
+    s3_bucket: str | None = None
+    # Unset means AWS itself; for another S3-compatible server its URL ("http://s3:8333").
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    # Prepended to every key, to share a bucket with other data ("dupgate/").
+    s3_prefix: str = ""
+    # Blobs nothing refers to (staged bytes of an upload never recorded, an image's blob from a
+    # commit that never became durable, a failed clean-up) are removed once this old, by a
+    # sweep that runs this often.
+    orphan_grace_seconds: int = 3600
+    orphan_sweep_seconds: float = 3600.0
 
     max_upload_bytes: int = 50 * 1024 * 1024
     # A request body must keep arriving (no gap longer than the idle timeout) and be complete
@@ -114,6 +132,14 @@ class Settings(BaseSettings):
     def _networks_parse(cls, value: str) -> str:
         parse_networks(value)  # ValueError names the one that is not a network
         return value
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> "Settings":
+        if self.blob_store == "s3" and not self.s3_bucket:
+            raise ValueError("DUPGATE_BLOB_STORE=s3 needs DUPGATE_S3_BUCKET")
+        if self.s3_prefix.startswith("/") or ".." in self.s3_prefix.split("/"):
+            raise ValueError(f"bad DUPGATE_S3_PREFIX {self.s3_prefix!r}")
+        return self
 
     @property
     def webhook_networks(self) -> tuple[Network, ...]:

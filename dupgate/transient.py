@@ -15,6 +15,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from dupgate.store.blobs import BlobStoreUnavailable
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -44,9 +46,19 @@ def broker_unavailable(e: BaseException) -> bool:
     return isinstance(e, BrokerError | RedisConnectionError | RedisTimeoutError)
 
 
+def blob_store_unavailable(e: BaseException) -> bool:
+    """Whether `e` (or what caused it) says the blob store (an S3 server) cannot be reached."""
+    return any(isinstance(x, BlobStoreUnavailable) for x in _chain(e))
+
+
 def is_transient(e: BaseException) -> bool:
     """Whether retrying the same work later may succeed without anyone changing it."""
-    return database_unavailable(e) or broker_unavailable(e) or storage_full(e)
+    return (
+        database_unavailable(e)
+        or broker_unavailable(e)
+        or storage_full(e)
+        or blob_store_unavailable(e)
+    )
 
 
 def retry_transient(

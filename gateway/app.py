@@ -47,6 +47,7 @@ from dupgate.scans.jobs import InvalidScan, ScanNotDone
 from dupgate.scans.resolve import AlreadyResolved, InvalidResolution
 from dupgate.scans.scope import InvalidFilter
 from dupgate.settings import get_settings
+from dupgate.store.blobs import BlobStoreUnavailable
 from dupgate.tenancy.collections import CollectionNameTaken, InvalidPolicy
 from dupgate.tenancy.keys import Forbidden, InvalidKeyRequest
 from dupgate.transient import storage_full
@@ -185,6 +186,8 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(OSError)
     async def _disk_full(_: Request, e: OSError) -> JSONResponse:
+        if isinstance(e, BlobStoreUnavailable):
+            return retry_later(503, "storage_unavailable", "the blob store is unavailable")
         if not storage_full(e):
             raise e
         return retry_later(507, "insufficient_storage", "the server's storage is full")

@@ -14,6 +14,7 @@ from tests.databases import (
     migrated_postgres,
     migrated_sqlite,
 )
+from tests.s3 import S3Server, running_s3
 from tests.servers import Server, embedded_broker, in_process_server, running_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +74,13 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
     whole session, shared by every test that needs workers (each makes its own collections,
     or tenant)."""
     with running_server(request.param) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """The session's S3-compatible server (SeaweedFS); each test makes buckets of its own."""
+    with running_s3() as served:
         yield served
 
 

@@ -50,6 +50,10 @@ app.conf.update(
             "task": "dupgate.workers.tasks.requeue_stale_scans",
             "schedule": 60.0,
         },
+        "sweep-orphaned-staging": {
+            "task": "dupgate.workers.tasks.sweep_orphaned_staging",
+            "schedule": settings.orphan_sweep_seconds,
+        },
         "deliver-webhooks": {
             "task": "dupgate.workers.tasks.deliver_webhooks",
             "schedule": settings.webhook_sweep_seconds,

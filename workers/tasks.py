@@ -27,6 +27,7 @@ from dupgate.store.blobs import BlobNotFound
 from dupgate.store.db import session_scope
 from dupgate.transient import is_transient, retry_transient
 from dupgate.uploads.lifecycle import release_upload, requeue_lost_uploads
+from dupgate.uploads.orphans import sweep_orphaned_blobs
 from dupgate.uploads.pipeline import run_upload
 from dupgate.webhooks.delivery import RetryPolicy, deliver_stream, due_streams
 from dupgate.webhooks.http import post
@@ -135,6 +136,18 @@ def requeue_stale_uploads() -> int:
     if ids:
         log.warning("re-enqueued %d uploads whose worker or message was lost", len(ids))
     return len(ids)
+
+
+@app.task
+def sweep_orphaned_staging() -> int:
+    """Remove blobs that no upload or image refers to (left by a crash), once old enough."""
+    services = get_services()
+    grace = timedelta(seconds=services.settings.orphan_grace_seconds)
+    with session_scope(services.database_url) as session:
+        removed = sweep_orphaned_blobs(session, services.store, grace)
+    if removed:
+        log.warning("removed %d orphaned blobs", len(removed))
+    return len(removed)
 
 
 @app.task

@@ -1,14 +1,31 @@
-"""Blob storage: local files now, behind an interface an S3 store can implement later."""
+"""Blob storage: local files (here) or an S3-compatible bucket (store/s3.py), behind one
+interface.
+
+Every key names its content or a single upload (`images/{id}/{sha256}`, `staging/{upload
+id}`), so a key is written once: writing it again stores nothing new.
+"""
 
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, NamedTuple, Protocol
 
 
 class BlobNotFound(KeyError):
     """No blob under that key."""
+
+
+class BlobStoreUnavailable(ConnectionError):
+    """The blob store cannot be reached, or refuses work for now: worth trying again later."""
+
+
+class StoredBlob(NamedTuple):
+    """A key in the store and when its blob was written."""
+
+    key: str
+    written_at: datetime
 
 
 class BlobStore(Protocol):
@@ -20,6 +37,7 @@ class BlobStore(Protocol):
     def copy(self, source: str, target: str) -> None: ...
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str) -> Iterator[StoredBlob]: ...
 
 
 class LocalBlobStore:
@@ -74,3 +92,21 @@ class LocalBlobStore:
     def exists(self, key: str) -> bool:
         """Whether a blob is stored under `key`."""
         return self._path(key).is_file()
+
+    def list(self, prefix: str) -> Iterator[StoredBlob]:
+        """The blobs whose keys start with `prefix` (a folder: "staging/"), in no set order.
+
+        Half-written temporary files are listed too: a crash mid-write leaves them, and a
+        sweep removes them like any other unreferenced blob.
+        """
+        folder = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        if not folder.is_dir():
+            return
+        for path in folder.rglob("*"):
+            try:
+                mtime = path.stat().st_mtime
+            except FileNotFoundError:
+                continue  # deleted while we looked
+            if path.is_file():
+                key = path.relative_to(self.root).as_posix()
+                yield StoredBlob(key, datetime.fromtimestamp(mtime, UTC))

@@ -24,3 +24,13 @@ def test_production_refuses_embedded_parts_and_short_keys(monkeypatch: pytest.Mo
     message = str(e.value)
     assert "DUPGATE_DATABASE_URL" in message and "DUPGATE_REDIS_URL" in message
     assert "at least 32 characters" in message
+
+
+def test_the_s3_blob_store_needs_a_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUPGATE_BLOB_STORE", "s3")
+    monkeypatch.delenv("DUPGATE_S3_BUCKET", raising=False)
+    with pytest.raises(ValidationError, match="DUPGATE_S3_BUCKET"):
+        Settings()
+    monkeypatch.setenv("DUPGATE_BLOB_STORE", "nfs")
+    with pytest.raises(ValidationError, match="'local' or 's3'"):
+        Settings()
