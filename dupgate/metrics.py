@@ -113,27 +113,37 @@ def _histogram(
 
 
 def _deliveries(session: Session) -> Iterator[Metric]:
-    deliveries = GaugeMetricFamily(
+    yield _by_status(
+        session,
         "dupgate_webhook_deliveries",
         "Webhook deliveries by status: pending (retrying), delivered, dead, cancelled.",
-        labels=["status"],
+        WebhookDelivery.status,
+        DeliveryStatus,
     )
-    rows = session.execute(
-        select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)
-    )
-    counts: dict[str, int] = {status: count for status, count in rows}
-    for status in DeliveryStatus:  # 0 too, so that an alert on "dead" has a series to watch
-        deliveries.add_metric([status], counts.get(status, 0))
-    yield deliveries
+
+
+def _by_status(
+    session: Session,
+    name: str,
+    documentation: str,
+    status: QueryableAttribute[Any],
+    statuses: Iterable[str],
+) -> Metric:
+    """Rows per status, every status listed: 0 too, so that an alert has a series to watch."""
+    family = GaugeMetricFamily(name, documentation, labels=["status"])
+    counts = {
+        found: count
+        for found, count in session.execute(select(status, func.count()).group_by(status))
+    }
+    for each in statuses:
+        family.add_metric([each], counts.get(each, 0))
+    return family
 
 
 def _scans(session: Session) -> Iterator[Metric]:
-    scans = GaugeMetricFamily("dupgate_scans", "Duplicate scans by status.", labels=["status"])
-    rows = session.execute(select(Scan.status, func.count()).group_by(Scan.status))
-    counts: dict[str, int] = {status: count for status, count in rows}
-    for status in ScanStatus:
-        scans.add_metric([status], counts.get(status, 0))
-    yield scans
+    yield _by_status(
+        session, "dupgate_scans", "Duplicate scans by status.", Scan.status, ScanStatus
+    )
     # Only unfinished scans: a finished one's series ends, so the label set stays small.
     done = GaugeMetricFamily(
         "dupgate_scan_images_done", "Images an unfinished scan has compared.", labels=["scan"]

@@ -12,8 +12,8 @@ from pathlib import Path
 import redis
 from sqlalchemy import text
 
-from dupgate.services import blob_store, get_services
-from dupgate.settings import Settings, embedded_redis_url, get_settings
+from dupgate.settings import Settings, embedded_redis_url
+from dupgate.store.blobs import BlobStore
 from dupgate.store.db import get_engine
 from dupgate.store.s3 import S3BlobStore
 
@@ -81,24 +81,18 @@ def check_bucket(store: S3BlobStore) -> Check:
     return _timed(store.check_bucket)
 
 
-def readiness(settings: Settings) -> dict[str, Check]:
-    """Every dependency of the gateway and the workers, checked now."""
+def readiness(settings: Settings, store: BlobStore) -> dict[str, Check]:
+    """Every dependency of the gateway and the workers, checked now (`store`: the process's
+    own blob store, whose client is made once)."""
     return {
         "database": check_database(settings.resolved_database_url),
         "broker": check_broker(broker_url(settings)),
         "storage": (
-            check_storage(settings.blob_dir, settings.max_upload_bytes)
-            if settings.blob_store == "local"
-            else check_bucket(_bucket(settings))
+            check_bucket(store)
+            if isinstance(store, S3BlobStore)
+            else check_storage(settings.blob_dir, settings.max_upload_bytes)
         ),
     }
-
-
-def _bucket(settings: Settings) -> S3BlobStore:
-    # The process's own store: building a client costs more than the check itself.
-    store = get_services().store if settings is get_settings() else blob_store(settings)
-    assert isinstance(store, S3BlobStore)
-    return store
 
 
 def _timed(ask: Callable[[], object]) -> Check:

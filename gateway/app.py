@@ -46,6 +46,7 @@ from dupgate.readiness import readiness
 from dupgate.scans.jobs import InvalidScan, ScanNotDone
 from dupgate.scans.resolve import AlreadyResolved, InvalidResolution
 from dupgate.scans.scope import InvalidFilter
+from dupgate.services import get_services
 from dupgate.settings import get_settings
 from dupgate.store.blobs import BlobStoreUnavailable
 from dupgate.tenancy.collections import CollectionNameTaken, InvalidPolicy
@@ -153,7 +154,8 @@ def create_app() -> FastAPI:
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(response: Response) -> Readiness:
-        checks = await run_in_threadpool(readiness, get_settings())
+        services = get_services()
+        checks = await run_in_threadpool(readiness, services.settings, services.store)
         ready = all(c.ok for c in checks.values())
         response.status_code = 200 if ready else 503
         return Readiness(

@@ -28,6 +28,13 @@ class StoredBlob(NamedTuple):
     written_at: datetime
 
 
+def checked_key(key: str) -> str:
+    """The key, if it names a blob inside the store: no `..` part, not absolute."""
+    if ".." in key.split("/") or key.startswith("/"):
+        raise ValueError(f"bad blob key {key!r}")
+    return key
+
+
 class BlobStore(Protocol):
     """Where uploaded bytes live: staged first, then committed under their image's key."""
 
@@ -47,9 +54,7 @@ class LocalBlobStore:
         self.root = root
 
     def _path(self, key: str) -> Path:
-        if ".." in key.split("/") or key.startswith("/"):
-            raise ValueError(f"bad blob key {key!r}")
-        return self.root / key
+        return self.root / checked_key(key)
 
     def put(self, key: str, chunks: Iterator[bytes]) -> None:
         """Write the chunks under `key`; readers see the old blob or the whole new one."""

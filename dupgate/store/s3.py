@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dupgate.store.blobs import BlobNotFound, BlobStoreUnavailable, StoredBlob
+from dupgate.store.blobs import BlobNotFound, BlobStoreUnavailable, StoredBlob, checked_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -48,9 +48,7 @@ class S3BlobStore:
         self.part_bytes = part_bytes
 
     def _name(self, key: str) -> str:
-        if ".." in key.split("/") or key.startswith("/"):
-            raise ValueError(f"bad blob key {key!r}")
-        return self.prefix + key
+        return self.prefix + checked_key(key)
 
     def put(self, key: str, chunks: Iterator[bytes]) -> None:
         """Write the chunks under `key` unless it is there already; readers see all or none."""

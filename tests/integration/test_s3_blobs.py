@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from dupgate.readiness import readiness
+from dupgate.services import blob_store
 from dupgate.settings import Settings
 from tests.conftest import photo
 from tests.images import resized_jpeg
@@ -55,7 +56,8 @@ def test_readiness_checks_the_bucket(
 
     for name, value in s3.settings("no-such-bucket").items():
         monkeypatch.setenv(name, value)
-    storage = readiness(Settings())["storage"]
+    settings = Settings()
+    storage = readiness(settings, blob_store(settings))["storage"]
     assert not storage.ok
     assert storage.error and "no bucket 'no-such-bucket'" in storage.error
 
