@@ -186,10 +186,12 @@ def create_app() -> FastAPI:
     async def _broker_down(_: Request, __: Exception) -> JSONResponse:
         return retry_later(503, "broker_unavailable", "the task queue (Redis) is unavailable")
 
+    @app.exception_handler(BlobStoreUnavailable)
+    async def _blob_store_down(_: Request, __: Exception) -> JSONResponse:
+        return retry_later(503, "storage_unavailable", "the blob store is unavailable")
+
     @app.exception_handler(OSError)
     async def _disk_full(_: Request, e: OSError) -> JSONResponse:
-        if isinstance(e, BlobStoreUnavailable):
-            return retry_later(503, "storage_unavailable", "the blob store is unavailable")
         if not storage_full(e):
             raise e
         return retry_later(507, "insufficient_storage", "the server's storage is full")
