@@ -1,6 +1,6 @@
 """The long-lived parts one process needs: settings, blob store, embedder and index cache."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from dupgate.analysis import Embedder, load_embedder
@@ -15,7 +15,11 @@ class Services:
     """Built once per process; everything in it can be rebuilt from settings and the database."""
 
     settings: Settings
-    registry: IndexRegistry = field(default_factory=IndexRegistry)
+
+    @cached_property
+    def registry(self) -> IndexRegistry:
+        """Each collection's index, from the backend the settings choose."""
+        return IndexRegistry(self.settings.index_backend)
 
     @cached_property
     def store(self) -> BlobStore:

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     orphan_grace_seconds: int = 3600
     orphan_sweep_seconds: float = 3600.0
 
+    # Where the index of committed images lives: "hnswlib" in each worker's memory, caught up
+    # from the database's change log (the embedded default, one host); "pgvector" in PostgreSQL
+    # itself, which needs the pgvector extension (0.8.4 or newer) and holds nothing per process.
+    index_backend: Literal["hnswlib", "pgvector"] = "hnswlib"
+
     max_upload_bytes: int = 50 * 1024 * 1024
     # A request body must keep arriving (no gap longer than the idle timeout) and be complete
     # within the read timeout; else 408 and the connection is closed.
@@ -139,6 +144,16 @@ class Settings(BaseSettings):
             raise ValueError("DUPGATE_BLOB_STORE=s3 needs DUPGATE_S3_BUCKET")
         if self.s3_prefix.startswith("/") or ".." in self.s3_prefix.split("/"):
             raise ValueError(f"bad DUPGATE_S3_PREFIX {self.s3_prefix!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _pgvector_needs_postgres(self) -> "Settings":
+        url = self.database_url or ""
+        if self.index_backend == "pgvector" and not url.startswith("postgresql"):
+            raise ValueError(
+                "DUPGATE_INDEX_BACKEND=pgvector needs PostgreSQL with the pgvector extension: "
+                "set DUPGATE_DATABASE_URL=postgresql://..."
+            )
         return self
 
     @property

@@ -104,6 +104,15 @@ class CollectionIndex(Generic[F]):
         """The integer label an image is indexed under, or None."""
         return self._label_of.get(image_id)
 
+    def labelled(self, image_ids: Sequence[str]) -> dict[str, tuple[int, F]]:
+        """The label and features of each of these images that the index holds."""
+        found = {}
+        for image_id in image_ids:
+            label = self._label_of.get(image_id)
+            if label is not None:
+                found[image_id] = (label, self._entries[label].features)
+        return found
+
     def entry(self, label: int) -> Entry[F]:
         """The indexed image with this label (KeyError if there is none)."""
         return self._entries[label]

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dupgate.analysis import ANALYSIS_VERSION, Embedder, InvalidImage, analyze
+from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, InvalidImage, analyze
 from dupgate.analysis.preview import preview_key
 from dupgate.store.blobs import BlobStore
-from dupgate.store.models import Image, ImageFeatures, IndexChange
+from dupgate.store.models import Image, ImageFeatures
+from dupgate.store.vectors import record_index_change
 
 Transaction = Callable[[], AbstractContextManager[Session]]
 
@@ -79,8 +80,16 @@ def _store(session: Session, sha256: str, data: bytes) -> None:
     row = session.get(ImageFeatures, sha256)
     assert row is not None, "a stale picture has stored features"
     row.version, row.data = ANALYSIS_VERSION, data
+    features = Features.from_bytes(data)
     for image_id, collection in _indexed_images(session, sha256):
-        session.add(IndexChange(collection=collection, image_id=image_id, op="add", sha256=sha256))
+        record_index_change(
+            session,
+            collection=collection,
+            image_id=image_id,
+            op="add",
+            sha256=sha256,
+            vector=(features.phash, features.embedding),
+        )
 
 
 def _indexed_images(session: Session, sha256: str) -> Iterator[tuple[str, str]]:

@@ -17,6 +17,7 @@ from dupgate.cli.supervisor import (
     threads_per_process,
     worker_argv,
 )
+from dupgate.matching.pgvector import VectorIndexMissing, check_vector_index
 from dupgate.settings import QUEUES, Settings, get_settings
 from dupgate.store.db import NotMigrated, check_migrated, migrate, session_scope
 from dupgate.tenancy.keys import DEFAULT_TENANT, OPERATOR, InvalidKeyRequest, issue_key
@@ -46,7 +47,9 @@ def _ready_database(settings: Settings) -> None:
         migrate(url)
     try:
         check_migrated(url)
-    except NotMigrated as e:
+        if settings.index_backend == "pgvector":
+            check_vector_index(url)
+    except (NotMigrated, VectorIndexMissing) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
 

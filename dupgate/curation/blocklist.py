@@ -18,8 +18,9 @@ from dupgate.events.audit import iso, record_event
 from dupgate.matching.find import find_matches
 from dupgate.matching.policy import BlockedMatch, Policy
 from dupgate.matching.registry import IndexRegistry
-from dupgate.store.models import BlockedImage, Collection, Image, IndexChange
+from dupgate.store.models import BlockedImage, Collection, Image, ImageFeatures
 from dupgate.store.paging import Key, Order, Slice, read_page
+from dupgate.store.vectors import record_index_change
 from dupgate.tenancy.keys import Caller
 
 
@@ -87,8 +88,17 @@ def _block(
         actor=caller.actor,
     )
     session.add(row)
-    session.add(
-        IndexChange(collection=collection, kind="blocked", image_id=row.id, op="add", sha256=sha256)
+    stored = session.get(ImageFeatures, sha256)
+    assert stored is not None, "a blocked picture's features are stored first"
+    features = Features.from_bytes(stored.data)
+    record_index_change(
+        session,
+        collection=collection,
+        kind="blocked",
+        image_id=row.id,
+        op="add",
+        sha256=sha256,
+        vector=(features.phash, features.embedding),
     )
     session.flush()
     record_event(
@@ -107,10 +117,13 @@ def unblock(session: Session, collection: Collection, block_id: str, caller: Cal
     row = session.get(BlockedImage, block_id)
     if row is None or row.collection != collection.name:
         raise UnknownBlock(f"collection {collection.name!r} has no blocklist entry {block_id}")
-    session.add(
-        IndexChange(
-            collection=row.collection, kind="blocked", image_id=row.id, op="remove", sha256=None
-        )
+    record_index_change(
+        session,
+        collection=row.collection,
+        kind="blocked",
+        image_id=row.id,
+        op="remove",
+        sha256=None,
     )
     record_event(
         session,

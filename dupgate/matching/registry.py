@@ -1,4 +1,5 @@
-"""Per-process cache of collection indexes, caught up from the database's change log.
+"""Each collection's index as of now: the pgvector backend's rows, or, for hnswlib, a
+per-process cache caught up from the database's change log.
 
 The `index` package knows nothing of the database: what its indexes hold (committed features,
 in the change log's order) is loaded here.
@@ -11,19 +12,24 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
-from dupgate.matching.indexes import ImageIndex, new_index
+from dupgate.index.collection import CollectionIndex
+from dupgate.matching.indexes import ImageIndex, IndexBackend, new_index
+from dupgate.matching.pgvector import PgVectorIndex
 from dupgate.store.models import ImageFeatures, IndexChange
 
 
 class IndexRegistry:
-    """Holds one index per collection and replays committed changes into it.
+    """The index of each collection, as the backend keeps it.
 
-    The database is the source of truth: a new process starts empty and replays the whole
-    log; a running one replays only what other processes committed since it last looked.
+    The database is the source of truth. With pgvector it is the index: each call reads it
+    in the caller's session. With hnswlib this process holds one index per collection and
+    replays committed changes into it: a new process starts empty and replays the whole log;
+    a running one replays only what other processes committed since it last looked.
     """
 
-    def __init__(self) -> None:
-        self._indexes: dict[tuple[str, str], ImageIndex] = {}
+    def __init__(self, backend: IndexBackend = "hnswlib") -> None:
+        self.backend = backend
+        self._indexes: dict[tuple[str, str], CollectionIndex[Features]] = {}
         self._lock = threading.Lock()
 
     def synced(self, session: Session, collection: str, kind: str = "images") -> ImageIndex:
@@ -31,6 +37,8 @@ class IndexRegistry:
 
         `kind` is "images" for its committed images, "blocked" for its blocklist.
         """
+        if self.backend == "pgvector":
+            return PgVectorIndex(session, collection, kind)
         with self._lock:
             index = self._indexes.get((collection, kind))
             if index is None:
@@ -49,7 +57,9 @@ class IndexRegistry:
             return index
 
 
-def _replay(index: ImageIndex, rows: Sequence[Row[IndexChange, bytes | None]]) -> None:
+def _replay(
+    index: CollectionIndex[Features], rows: Sequence[Row[IndexChange, bytes | None]]
+) -> None:
     """Apply changes in order, inserting runs of additions in one multi-threaded batch.
 
     A new process replays a whole collection this way: 100,000 images one `add` at a time take

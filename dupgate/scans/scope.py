@@ -103,21 +103,16 @@ def images_in_scope(session: Session, collection: str, scope: ScanFilter) -> lis
 
 
 def scan_images(images: list[Image], index: ImageIndex) -> list[ScanImage]:
-    """The images as the scan engine takes them, with the features the index already holds."""
-    found = []
-    for image in images:
-        label = index.label_of(image.id)
-        if label is None:
-            continue  # committed after the index was synced; the next scan sees it
-        found.append(
-            ScanImage(
-                image.id,
-                index.entry(label).features,
-                image.size,
-                image.created_at.timestamp(),
-            )
-        )
-    return found
+    """The images as the scan engine takes them, with the features the index already holds.
+
+    An image committed after the index was synced is left out; the next scan sees it.
+    """
+    held = index.labelled([image.id for image in images])
+    return [
+        ScanImage(image.id, held[image.id][1], image.size, image.created_at.timestamp())
+        for image in images
+        if image.id in held
+    ]
 
 
 def stored_scan_image(session: Session, image: Image) -> ScanImage:

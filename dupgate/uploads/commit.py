@@ -16,8 +16,9 @@ from dupgate.analysis import Features
 from dupgate.events.audit import record_event
 from dupgate.matching.policy import Decision
 from dupgate.store.blobs import BlobStore
-from dupgate.store.models import Collection, Image, IndexChange, Upload, utcnow
+from dupgate.store.models import Collection, Image, Upload, utcnow
 from dupgate.store.unit_of_work import after_commit
+from dupgate.store.vectors import record_index_change
 from dupgate.vocabulary import Action, UploadStatus
 
 
@@ -89,11 +90,7 @@ def _add_image(session: Session, store: BlobStore, upload: Upload, features: Fea
     assert upload.staging_key is not None
     store.copy(upload.staging_key, image.blob_key)
     session.add(image)
-    session.add(
-        IndexChange(
-            collection=upload.collection, image_id=image.id, op="add", sha256=features.sha256
-        )
-    )
+    _index_add(session, image, features)
     return image.id
 
 
@@ -117,12 +114,19 @@ def _overwrite_image(
     image.width, image.height, image.format = features.width, features.height, features.format
     image.size = upload.size
     image.updated_at = utcnow()
-    session.add(
-        IndexChange(
-            collection=image.collection, image_id=image.id, op="add", sha256=features.sha256
-        )
-    )
+    _index_add(session, image, features)
     return image.id, old_key if old_key != image.blob_key else None
+
+
+def _index_add(session: Session, image: Image, features: Features) -> None:
+    record_index_change(
+        session,
+        collection=image.collection,
+        image_id=image.id,
+        op="add",
+        sha256=features.sha256,
+        vector=(features.phash, features.embedding),
+    )
 
 
 def delete_image(session: Session, store: BlobStore, image: Image, actor: str) -> None:
@@ -131,10 +135,12 @@ def delete_image(session: Session, store: BlobStore, image: Image, actor: str) -
     Its features stay (they are keyed by content and may be shared, or blocked).
     """
     if image.linked_to is None:
-        session.add(
-            IndexChange(
-                collection=image.collection, image_id=image.id, op="remove", sha256=image.sha256
-            )
+        record_index_change(
+            session,
+            collection=image.collection,
+            image_id=image.id,
+            op="remove",
+            sha256=image.sha256,
         )
     links = list(session.scalars(select(Image.id).where(Image.linked_to == image.id)))
     session.execute(delete(Image).where(Image.linked_to == image.id))
@@ -153,10 +159,12 @@ def link_existing(
     """
     assert target.linked_to is None and image.id != target.id
     if image.linked_to is None:
-        session.add(
-            IndexChange(
-                collection=image.collection, image_id=image.id, op="remove", sha256=image.sha256
-            )
+        record_index_change(
+            session,
+            collection=image.collection,
+            image_id=image.id,
+            op="remove",
+            sha256=image.sha256,
         )
     session.execute(update(Image).where(Image.linked_to == image.id).values(linked_to=target.id))
     keys = [image.blob_key] if image.blob_key else []

@@ -13,6 +13,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
 
 from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, analyze, load_embedder
+from dupgate.matching.indexes import IndexBackend
+from dupgate.matching.pgvector import VectorIndexMissing, check_vector_index
 from dupgate.matching.registry import IndexRegistry
 from dupgate.store.blobs import LocalBlobStore
 from dupgate.store.db import get_engine, session_scope
@@ -31,6 +33,17 @@ from tests.waiting import wait_until
 @pytest.fixture(scope="module")
 def embedder() -> Embedder:
     return load_embedder("onnx")
+
+
+@pytest.fixture(params=["hnswlib", "pgvector"])
+def backend(request: pytest.FixtureRequest, database_url: str) -> IndexBackend:
+    """Each index backend the database can hold (pgvector: PostgreSQL with the extension)."""
+    if request.param == "pgvector":
+        try:
+            check_vector_index(database_url)
+        except VectorIndexMissing:
+            pytest.skip("the pgvector backend needs PostgreSQL with pgvector")
+    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -129,9 +142,9 @@ def test_another_tenants_bytes_are_analysed_afresh_not_reused(
 
 
 def test_a_second_worker_sees_the_first_workers_commit_and_retries_commit_nothing(
-    database_url: str, store: LocalBlobStore, embedder: Embedder
+    database_url: str, store: LocalBlobStore, embedder: Embedder, backend: IndexBackend
 ) -> None:
-    worker_a, worker_b = IndexRegistry(), IndexRegistry()
+    worker_a, worker_b = IndexRegistry(backend), IndexRegistry(backend)
     original = stage(database_url, store, photo("n01518878").read_bytes())
     copy = stage(database_url, store, resized_jpeg(photo("n01518878"), scale=0.5))
 
@@ -148,8 +161,8 @@ def test_a_second_worker_sees_the_first_workers_commit_and_retries_commit_nothin
         assert s.query(Image).count() == 1
         assert s.query(IndexChange).count() == 1
 
-    # A fresh process rebuilds its index from the database alone.
-    rebuilt = IndexRegistry()
+    # A fresh process rebuilds its index from the database alone (pgvector: reads it there).
+    rebuilt = IndexRegistry(backend)
     with session_scope(database_url) as s:
         assert len(rebuilt.synced(s, "shop")) == 1
 
