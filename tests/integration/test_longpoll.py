@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import PHOTOS
+from tests.databases import admin_url
 from tests.servers import KEY, Server, running_server, server_pids
 from tests.waiting import wait_until
 
@@ -42,7 +43,7 @@ def transactions(server: Server, complete: bool = True) -> int:
     on. Both are read from another database, so that reading them adds nothing to the count."""
     assert server.database_url is not None
     name = make_url(server.database_url).database
-    engine = create_engine(os.environ["DUPGATE_TEST_POSTGRES_URL"])
+    engine = create_engine(admin_url())
     backends = " FROM pg_stat_activity WHERE datname = :name AND backend_type = 'client backend'"
     end_idle = text(f"SELECT pg_terminate_backend(pid){backends} AND state = 'idle'")
     left = text(f"SELECT count(*){backends} AND state IN ('idle', 'active')")

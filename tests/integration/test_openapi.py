@@ -1,8 +1,7 @@
 """Schemathesis over the served OpenAPI document: no 5xx, no status or error body it does not declare.
 
-Runs on SQLite, and on PostgreSQL where DUPGATE_TEST_POSTGRES_URL is set (the server fixture's
-backends), with the same requests on both; a bounded number of examples per operation keeps it
-to about 20 s each. Every operation is tried with valid and with invalid data, and every
+Runs on SQLite and on PostgreSQL (the server fixture's backends), with the same requests on
+both; a bounded number of examples per operation keeps it to about 20 s each. Every operation is tried with valid and with invalid data, and every
 distinct failure is reported.
 """
 

@@ -4,6 +4,10 @@ Each test runs its own Redis, gateway and workers (benchmarks/chaos/cluster.py) 
 recovery settings shortened to seconds (`FAST`); the broker's visibility timeout keeps its
 600 s default, so what recovers the uploads here is the lease and the sweep, not redelivery.
 The longer scenarios, with the shipped defaults, are in `python -m benchmarks.chaos`.
+
+The Redis restart and the killed worker host run on SQLite with local blobs and hnswlib and
+on PostgreSQL with blobs in S3 and pgvector (`tests.servers.combination`); the full disk on
+SQLite, whose database and blobs are on that disk; the database outage on PostgreSQL.
 """
 
 import os
@@ -18,7 +22,15 @@ from sqlalchemy import create_engine, text
 
 from benchmarks.chaos import cluster as chaos
 from benchmarks.chaos.cluster import FAST, Cluster, wait_decided
-from tests.databases import drop_postgres_database, fresh_postgres_database
+from tests.databases import (
+    admin_url,
+    database_backends,
+    drop_migrated_postgres,
+    drop_postgres_database,
+    fresh_postgres_database,
+    migrated_postgres,
+)
+from tests.servers import combination, combination_id, combination_settings
 from tests.waiting import wait_until
 
 
@@ -30,11 +42,24 @@ def photos(count: int, start: int = 0) -> list[bytes]:
         pytest.skip(str(e))
 
 
-@pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    cluster = Cluster.create(settings=dict(FAST))
+def create_cluster(backend: str, database_url: str | None = None) -> Cluster:
+    """A cluster with the FAST recovery settings on `backend`'s combination (not started)."""
+    cluster = Cluster.create(database_url, settings=FAST | combination_settings(backend))
+    cluster.log.write_text(f"tests: on {combination(backend)}\n")
+    return cluster
+
+
+@pytest.fixture(params=database_backends(), ids=combination_id)
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    database_url = pg_name = None
+    if request.param == "postgres":
+        # A copy of the migrated template: the cluster's `dupgate migrate` finds nothing to do.
+        database_url, pg_name = migrated_postgres()
+    cluster = create_cluster(request.param, database_url)
     yield cluster
     cluster.close()
+    if pg_name:
+        drop_migrated_postgres(pg_name)
 
 
 def test_after_a_redis_restart_every_upload_is_decided_once_within_seconds(
@@ -134,13 +159,13 @@ def test_a_full_disk_answers_507_and_every_upload_is_decided_once_it_is_freed() 
         cluster.close()
 
 
-@pytest.mark.skipif(
-    not os.environ.get("DUPGATE_TEST_POSTGRES_URL"), reason="needs DUPGATE_TEST_POSTGRES_URL"
-)
-def test_a_postgres_outage_answers_503_and_every_upload_is_decided_once_it_ends() -> None:
+@pytest.mark.parametrize("backend", ["postgres"], ids=combination_id)
+def test_a_postgres_outage_answers_503_and_every_upload_is_decided_once_it_ends(
+    backend: str,
+) -> None:
     url, name = fresh_postgres_database()
-    cluster = Cluster.create(url, settings=dict(FAST))
-    admin = create_engine(os.environ["DUPGATE_TEST_POSTGRES_URL"], isolation_level="AUTOCOMMIT")
+    cluster = create_cluster(backend, url)
+    admin = create_engine(admin_url(), isolation_level="AUTOCOMMIT")
     try:
         cluster.start(workers=1, concurrency=2)
         collection = f"pg-{uuid.uuid4().hex[:6]}"

@@ -257,10 +257,11 @@ def test_the_report_shows_stored_previews_and_has_missing_ones_made_by_a_worker(
     # Images analysed before previews existed have none: the page does not decode them, a
     # worker makes their previews, and the next load of the page shows them.
     done = scan(catalog)
-    previews = catalog.server.data_dir / "blobs" / "previews"
+    blobs = catalog.server.blobs()
     for image_id in catalog.ids.values():
         sha256 = catalog.server.client.get(f"/v1/images/{image_id}").json()["sha256"]
-        (previews / f"{sha256}.jpg").unlink()  # made when the image was analysed
+        assert blobs.exists(f"previews/{sha256}.jpg")  # made when the image was analysed
+        blobs.delete(f"previews/{sha256}.jpg")
     page = f"/v1/scans/{done['scan_id']}/report.html"
 
     first = catalog.server.client.get(page).text

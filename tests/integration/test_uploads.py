@@ -6,10 +6,12 @@ import uuid
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.conftest import photo
 from tests.images import resized_jpeg, with_caption
-from tests.servers import Server
+from tests.s3 import session_s3
+from tests.servers import POSTGRES_S3_PGVECTOR, Server
 
 
 def new_collection(server: Server, body: dict | None = None) -> str:
@@ -67,6 +69,42 @@ def test_eight_copies_at_once_are_accepted_exactly_once(server: Server) -> None:
     others = [d for d in decisions if d["action"] != "accepted"]
     assert all(d["action"] == "rejected" for d in others), others
     assert all(d["matches"][0]["image_id"] == accepted[0]["image_id"] for d in others)
+
+
+def test_an_image_is_kept_in_the_blob_store_and_index_of_the_servers_combination(
+    server: Server,
+) -> None:
+    c = new_collection(server)
+    if server.combination != POSTGRES_S3_PGVECTOR:
+        # Local blobs in the data directory; the index in the workers' memory.
+        image_id = server.decision(c, photo("n01440764_tench").read_bytes())["image_id"]
+        assert image_id and any((server.data_dir / "blobs").rglob("*"))
+        return
+
+    client, bucket = session_s3().client(), server.settings["DUPGATE_S3_BUCKET"]
+
+    def objects() -> set[str]:
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        return {o["Key"] for page in pages for o in page.get("Contents", [])}
+
+    before = objects()
+    image_id = server.decision(c, photo("n01440764_tench").read_bytes())["image_id"]
+
+    assert objects() - before, "nothing new in the server's bucket"
+    assert not any(p.is_file() for p in (server.data_dir / "blobs").rglob("*"))
+    assert server.database_url is not None
+    engine = create_engine(server.database_url)
+    try:
+        with engine.connect() as db:
+            indexed = db.execute(
+                text(
+                    "SELECT image_id FROM index_entries WHERE collection = :c AND kind = 'images'"
+                ),
+                {"c": c},
+            ).scalars()
+            assert list(indexed) == [image_id]
+    finally:
+        engine.dispose()
 
 
 def test_policy_change_applies_to_the_next_upload(server: Server) -> None:
