@@ -218,6 +218,14 @@ def test_workers_on_two_hosts_decide_copies_once_survive_a_killed_host_and_any_g
             assert not blobs.exists() or not any(p.is_file() for p in blobs.rglob("*")), host
         for image_id in sent[:3]:
             assert back.get(f"/v1/images/{image_id}/content").status_code == 200
+        # Each picture stored once, the rejected copies not at all, nothing staged left over.
+        with engine.connect() as database:
+            keys = database.execute(text("SELECT blob_key FROM images")).scalars().all()
+        engine.dispose()
+        bucket = session_s3().store(hosts.bucket)
+        assert sorted(b.key for b in bucket.list("images/")) == sorted(keys)
+        assert len(keys) == 1 + len(sent)
+        assert not list(bucket.list("staging/"))
     finally:
         front.close()
         back.close()

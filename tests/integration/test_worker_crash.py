@@ -21,7 +21,6 @@ from dupgate.cli import embedded_redis
 from dupgate.settings import embedded_redis_url
 from tests.conftest import PHOTOS
 from tests.databases import database_backends, drop_migrated_postgres, migrated_postgres
-from tests.s3 import session_s3
 from tests.servers import (
     KEY,
     POSTGRES_S3_PGVECTOR,
@@ -82,7 +81,7 @@ def test_sigkilled_worker_loses_no_upload(backend: str) -> None:
     )
     try:
         wait_healthy(url, web, log)
-        server = Server(url, data_dir, database_url, client, log)
+        server = Server(url, data_dir, database_url, client, log, settings=settings)
         collection = f"crash-{uuid.uuid4().hex[:6]}"
         server.put_collection(collection)
         photos = sorted(PHOTOS.glob("*.JPEG"))[100:112]
@@ -124,15 +123,21 @@ def test_sigkilled_worker_loses_no_upload(backend: str) -> None:
         assert changes == len(ids)
         assert retried == 2
         if combination(backend) == POSTGRES_S3_PGVECTOR:
-            # The index is in PostgreSQL, each image in it once; the blobs are in the bucket.
+            # The index is in PostgreSQL, each image in it once.
             with engine.connect() as database:
-                images = database.execute(text("SELECT id FROM images")).scalars().all()
                 indexed = database.execute(
                     text("SELECT image_id FROM index_entries WHERE kind = 'images'")
                 ).scalars()
-                assert sorted(indexed) == sorted(images)
-            bucket = session_s3().client().list_objects_v2(Bucket=settings["DUPGATE_S3_BUCKET"])
-            assert bucket["KeyCount"] >= len(ids)
+                assert sorted(indexed) == sorted(ids)
+        # No orphan: the store holds each image's blob and preview, and nothing staged is left.
+        with engine.connect() as database:
+            rows = database.execute(text("SELECT blob_key, sha256 FROM images")).all()
+        blobs = server.blobs()
+        assert {b.key for b in blobs.list("images/")} == {key for key, _ in rows}
+        assert {b.key for b in blobs.list("previews/")} == {
+            f"previews/{sha256}.jpg" for _, sha256 in rows
+        }
+        assert not list(blobs.list("staging/"))
     finally:
         engine.dispose()
         client.close()
