@@ -4,7 +4,9 @@ Staged bytes are removed after their upload's commit (uploads/commit.py, after_c
 the gateway when a request ends, and an image's blob when a commit replaces or removes it.
 What a crash leaves (bytes staged before the upload was recorded, an image's blob copied by a
 commit that never happened) or a clean-up that failed, nothing refers to: this finds and
-removes it. Nothing younger than the grace period is touched, since a request or a commit may
+removes it. Previews are made for every analysed upload, rejected copies included; one is kept
+while an image, a blocklist entry or an upload still holding its staged bytes (queued, or held
+for review) has those bytes. Nothing younger than the grace period is touched, since a request or a commit may
 still be on its way from writing the blob to recording it.
 """
 
@@ -16,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dupgate.store.blobs import BlobStore, StoredBlob
-from dupgate.store.models import Image, Upload
+from dupgate.store.models import BlockedImage, Image, Upload
 
 # Uploads stage under staging/{upload id}; /check and blocked files under checks/{request id}
 # (never recorded: the gateway removes them when it has its answer). Images' blobs are under
@@ -24,6 +26,8 @@ from dupgate.store.models import Image, Upload
 UPLOAD_STAGING = "staging/"
 CHECK_STAGING = "checks/"
 IMAGES = "images/"
+# Previews of analysed bytes: previews/{sha256}.jpg (analysis/preview.py `preview_key`).
+PREVIEWS = "previews/"
 
 
 def sweep_orphaned_blobs(
@@ -34,6 +38,7 @@ def sweep_orphaned_blobs(
     removed = _unreferenced(session, _older(store, UPLOAD_STAGING, cutoff), _staged_by_uploads)
     removed += [blob.key for blob in _older(store, CHECK_STAGING, cutoff)]
     removed += _unreferenced(session, _older(store, IMAGES, cutoff), _kept_by_images)
+    removed += _unreferenced(session, _older(store, PREVIEWS, cutoff), _previews_in_use)
     for key in removed:
         store.delete(key)
     return removed
@@ -68,3 +73,18 @@ def _kept_by_images(session: Session, keys: list[str]) -> set[str]:
     ids = {key.removeprefix(IMAGES).split("/", 1)[0] for key in keys}
     found = session.scalars(select(Image.blob_key).where(Image.id.in_(ids)))
     return {key for key in found if key is not None}
+
+
+def _previews_in_use(session: Session, keys: list[str]) -> set[str]:
+    """Those of `keys` that are the preview of an image's, a block's or a waiting upload's bytes."""
+    by_sha = {key.removeprefix(PREVIEWS).removesuffix(".jpg"): key for key in keys}
+    shas = list(by_sha)
+    held = [
+        select(Image.sha256).where(Image.sha256.in_(shas)),
+        select(BlockedImage.sha256).where(BlockedImage.sha256.in_(shas)),
+        select(Upload.sha256).where(Upload.sha256.in_(shas), Upload.staging_key.is_not(None)),
+    ]
+    used: set[str] = set()
+    for query in held:
+        used.update(session.scalars(query))
+    return {by_sha[sha] for sha in used if sha in by_sha}

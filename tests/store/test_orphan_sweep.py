@@ -62,6 +62,10 @@ def test_only_old_blobs_that_no_upload_or_image_keeps_are_removed(
     kept_image = committed_image(database_url, store)
     # Copied by a commit that a crash stopped before it was durable: no image has it.
     store.put("images/never-committed/sha", iter([b"an image of a lost commit"]))
+    # Previews: of the image's bytes, of the waiting upload's, and of a rejected copy's.
+    kept_previews = [f"previews/{'1' * 64}.jpg", f"previews/{'0' * 64}.jpg"]
+    for key in [*kept_previews, f"previews/{'2' * 64}.jpg"]:
+        store.put(key, iter([b"a small jpeg"]))
 
     with session_scope(database_url) as s:
         assert sweep_orphaned_blobs(s, store, GRACE) == []  # all younger than the grace
@@ -69,10 +73,13 @@ def test_only_old_blobs_that_no_upload_or_image_keeps_are_removed(
     later = datetime.now(UTC) + 2 * GRACE
     with session_scope(database_url) as s:
         removed = sweep_orphaned_blobs(s, store, GRACE, now=later)
-    assert len(removed) == 4 and committed in removed
+    assert len(removed) == 5 and committed in removed
     assert "checks/request-1" in removed and "images/never-committed/sha" in removed
+    assert f"previews/{'2' * 64}.jpg" in removed
     left = sorted(
-        blob.key for prefix in ("staging/", "checks/", "images/") for blob in store.list(prefix)
+        blob.key
+        for prefix in ("staging/", "checks/", "images/", "previews/")
+        for blob in store.list(prefix)
     )
-    assert left == sorted([waiting, kept_image])
+    assert left == sorted([waiting, kept_image, *kept_previews])
     assert store.get(waiting) == b"staged bytes"
