@@ -19,7 +19,7 @@ Two shortcuts, both exact rather than approximate:
 """
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -41,6 +41,9 @@ _PAIR_BATCH = 8192
 # Float32 dot products here and in `score` may differ in the last bits.
 _COSINE_SLACK = 1e-4
 _VERIFY_REPORT_EVERY = 100  # pairs between calls of the `verifying` callback
+# Pairs verified per batch of full features read, when the images carry light ones.
+_VERIFY_BATCH = 2048
+_NO_THUMB = np.zeros((0, 0, 3), dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,16 @@ class Group:
         return best
 
 
+# Reads the full features of some scan images, for scans whose images carry light ones.
+FullFeatures = Callable[[Sequence[ScanImage]], list[Features]]
+
+
+def light(features: Features) -> Features:
+    """The features a scan needs of every image at once: embeddings, hashes and size, without
+    what only verifying a pair needs (local features, thumbnail), which is most of the bytes."""
+    return replace(features, local=None, thumb=_NO_THUMB, preview=None)
+
+
 def find_groups(
     images: Sequence[ScanImage],
     index: ImageIndex,
@@ -90,6 +103,7 @@ def find_groups(
     not_duplicates: Collection[frozenset[str]] = (),
     progress: Callable[[int], None] | None = None,
     verifying: Callable[[int, int], None] | None = None,
+    full_features: FullFeatures | None = None,
 ) -> list[Group]:
     """The duplicate groups among `images`, biggest first, then by keeper.
 
@@ -97,7 +111,9 @@ def find_groups(
     ignored. `not_duplicates` holds pairs of SHA-256s a person said are not duplicates: they
     never form an edge. `progress` is called with the number of images just queried, then
     `verifying` with (pairs scored so far, pairs to score) while candidate pairs are verified:
-    on a catalog of look-alikes that is most of the time.
+    on a catalog of look-alikes that is most of the time. Where the images carry `light`
+    features, `full_features` reads the full ones of the pairs to verify, a batch at a time,
+    so that a scan of a large collection never holds them all.
     """
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], not {threshold}")
@@ -108,7 +124,7 @@ def find_groups(
         return []
     candidates = _candidate_pairs(images, index, progress)
     candidates = np.union1d(candidates, _same_bytes_pairs(images))
-    edges = _edges(images, candidates, threshold, not_duplicates, verifying)
+    edges = _edges(images, candidates, threshold, not_duplicates, verifying, full_features)
     return _groups(images, edges, threshold, exact)
 
 
@@ -220,6 +236,7 @@ def _edges(
     threshold: float,
     not_duplicates: Collection[frozenset[str]],
     verifying: Callable[[int, int], None] | None = None,
+    full_features: FullFeatures | None = None,
 ) -> list[tuple[int, int, float]]:
     """(low, high, score) of every candidate pair scoring at least the threshold."""
     n = len(images)
@@ -235,18 +252,34 @@ def _edges(
     refused = set(not_duplicates)
     edges = []
     pairs = list(zip(low[possible].tolist(), high[possible].tolist(), strict=True))
-    for done, (a, b) in enumerate(pairs):
-        if verifying is not None and done % _VERIFY_REPORT_EVERY == 0:
-            verifying(done, len(pairs))
-        fa, fb = images[a].features, images[b].features
-        if refused and frozenset((fa.sha256, fb.sha256)) in refused:
-            continue
-        value = max(score(fa, fb), score(fb, fa))
-        if value >= threshold:
-            edges.append((a, b, value))
+    for start in range(0, len(pairs), _VERIFY_BATCH):
+        batch = pairs[start : start + _VERIFY_BATCH]
+        features = _features_of(images, batch, full_features)
+        for done, (a, b) in enumerate(batch, start):
+            if verifying is not None and done % _VERIFY_REPORT_EVERY == 0:
+                verifying(done, len(pairs))
+            fa, fb = features[a], features[b]
+            if refused and frozenset((fa.sha256, fb.sha256)) in refused:
+                continue
+            value = max(score(fa, fb), score(fb, fa))
+            if value >= threshold:
+                edges.append((a, b, value))
     if verifying is not None:
         verifying(len(pairs), len(pairs))
     return edges
+
+
+def _features_of(
+    images: Sequence[ScanImage],
+    pairs: list[tuple[int, int]],
+    full_features: FullFeatures | None,
+) -> dict[int, Features]:
+    """The features to score these pairs with, by position: the images' own, or read in full."""
+    positions = sorted({p for pair in pairs for p in pair})
+    if full_features is None:
+        return {p: images[p].features for p in positions}
+    read = full_features([images[p] for p in positions])
+    return dict(zip(positions, read, strict=True))
 
 
 def _components(n: int, edges: list[tuple[int, int, float]]) -> list[int]:

@@ -10,20 +10,28 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from dupgate.analysis import Features
 from dupgate.curation.not_duplicates import not_duplicate_pairs, not_duplicates_of
 from dupgate.events.audit import SYSTEM, record_event
 from dupgate.matching.registry import IndexRegistry
 from dupgate.matching.score import score, tier_of
-from dupgate.scans.groups import Group, Pair, find_groups
-from dupgate.scans.scope import ScanFilter, images_in_scope, scan_images, stored_scan_image
+from dupgate.scans.groups import Group, Pair, ScanImage, find_groups
+from dupgate.scans.scope import (
+    ScanFilter,
+    full_features,
+    images_in_scope,
+    scan_images,
+    stored_scan_image,
+)
 from dupgate.store.models import Collection, Image, Scan, ScanGroup, utcnow
 from dupgate.store.paging import Key, Order, Slice, read_page
 from dupgate.tenancy.collections import get_collection
@@ -140,6 +148,11 @@ def create_scan(
     return scan
 
 
+def _read_full(transaction: Transaction, images: Sequence[ScanImage]) -> list[Features]:
+    with transaction() as session:
+        return full_features(session, images)
+
+
 def run_scan(
     transaction: Transaction,
     registry: IndexRegistry,
@@ -156,8 +169,13 @@ def run_scan(
         scan = session.get_one(Scan, scan_id)
         collection = get_collection(session, scan.collection)
         index = registry.synced(session, scan.collection)
+        # An in-memory index holds every image's features anyway; read from the database,
+        # the scan keeps only the light ones and reads the rest for the pairs it verifies.
+        lightly = registry.backend == "pgvector"
         images = scan_images(
-            images_in_scope(session, scan.collection, ScanFilter.from_json(scan.filters)), index
+            images_in_scope(session, scan.collection, ScanFilter.from_json(scan.filters)),
+            index,
+            lightly=lightly,
         )
         refused = not_duplicate_pairs(session, collection.tenant)
         scan.total = len(images)
@@ -176,6 +194,7 @@ def run_scan(
             exact=exact,
             not_duplicates=refused,
             progress=_Progress(transaction, scan_id, runner, progress_every),
+            full_features=partial(_read_full, transaction) if lightly else None,
         )
     except Exception as e:
         log.exception("scan %s failed", scan_id)

@@ -1,5 +1,6 @@
 """Which images of a collection a scan looks at: all of them, or those a filter keeps."""
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -9,8 +10,12 @@ from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
 from dupgate.matching.indexes import ImageIndex
-from dupgate.scans.groups import ScanImage
+from dupgate.matching.pgvector import load_features
+from dupgate.scans.groups import ScanImage, light
 from dupgate.store.models import Image, ImageFeatures, as_utc
+
+# Images whose features are asked of the index at once.
+_BATCH = 1000
 
 
 class InvalidFilter(ValueError):
@@ -102,17 +107,36 @@ def images_in_scope(session: Session, collection: str, scope: ScanFilter) -> lis
     return [image for image in session.scalars(query) if scope.keeps(image)]
 
 
-def scan_images(images: list[Image], index: ImageIndex) -> list[ScanImage]:
-    """The images as the scan engine takes them, with the features the index already holds.
+def scan_images(
+    images: list[Image], index: ImageIndex, *, lightly: bool = False
+) -> list[ScanImage]:
+    """The images as the scan engine takes them, with the features the index holds (`lightly`:
+    only what a scan needs of every image at once, `groups.light`).
 
     An image committed after the index was synced is left out; the next scan sees it.
     """
-    held = index.labelled([image.id for image in images])
-    return [
-        ScanImage(image.id, held[image.id][1], image.size, image.created_at.timestamp())
-        for image in images
-        if image.id in held
-    ]
+    found = []
+    for start in range(0, len(images), _BATCH):
+        batch = images[start : start + _BATCH]
+        held = index.labelled([image.id for image in batch])
+        for image in batch:
+            if image.id in held:
+                features = held[image.id][1]
+                found.append(
+                    ScanImage(
+                        image.id,
+                        light(features) if lightly else features,
+                        image.size,
+                        image.created_at.timestamp(),
+                    )
+                )
+    return found
+
+
+def full_features(session: Session, images: Sequence[ScanImage]) -> list[Features]:
+    """The stored features of these scan images, in their order."""
+    found = load_features(session, {image.features.sha256 for image in images})
+    return [found[image.features.sha256] for image in images]
 
 
 def stored_scan_image(session: Session, image: Image) -> ScanImage:

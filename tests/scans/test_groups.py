@@ -1,6 +1,7 @@
 """The scan engine on real photos: copies grouped with their original, distinct photos alone."""
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -11,6 +12,7 @@ from PIL import ImageOps
 from dupgate.analysis import Embedder, Features
 from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR, cosine, min_cosine, score
 from dupgate.scans import Group, ScanImage, find_groups, keeper_rule
+from dupgate.scans.groups import light
 from tests.conftest import photo
 from tests.images import meme_of, resized_jpeg, with_caption
 from tests.scans.conftest import DISTINCT, indexed, jpeg_of, rgb, scan_image
@@ -226,3 +228,29 @@ def features_of(embedding: np.ndarray, number: int, rng: np.random.Generator) ->
         pdq=bytes(32),
         pdq_quality=0,
     )
+
+
+def test_light_features_with_full_ones_read_per_batch_give_the_same_groups(
+    collection: list[ScanImage],
+) -> None:
+    # A scan of a collection in PostgreSQL keeps only light features of every image and reads
+    # the full ones for the pairs it verifies: the groups and their scores must not change.
+    full = {image.key: image.features for image in collection}
+    lightened = [replace(image, features=light(image.features)) for image in collection]
+    assert all(image.features.local is None for image in lightened)
+    asked: list[int] = []
+
+    def read(images: Sequence[ScanImage]) -> list[Features]:
+        asked.append(len(images))
+        return [full[image.key] for image in images]
+
+    groups = find_groups(
+        lightened,
+        indexed(collection),
+        threshold=DEFAULT_NEAR,
+        exact=DEFAULT_EXACT,
+        full_features=read,
+    )
+
+    assert groups == scan(collection)
+    assert asked and sum(asked) < 2 * len(collection)
