@@ -24,8 +24,9 @@ from dupgate.curation.not_duplicates import InvalidNotDuplicate
 from dupgate.errors import NotFound
 from dupgate.events.audit import on_uploads_decided, on_webhooks_due
 from dupgate.events.notify import TooManyWaiters, publish_decided
-from dupgate.gateway.admin.pages import error_page
+from dupgate.gateway.admin.operations import router as console_operations
 from dupgate.gateway.admin.pages import router as console
+from dupgate.gateway.admin.rendering import error_page
 from dupgate.gateway.admin.session import CsrfRefused, SignInRequired
 from dupgate.gateway.deps import BrokerUnavailable, caller
 from dupgate.gateway.errors import COMMON_ERRORS, ERROR_BODY_REF, STATUS_CODES, FieldError, error
@@ -147,6 +148,7 @@ def create_app() -> FastAPI:
         )
     # The admin console: pages over the same domain, signed in with a session cookie.
     app.include_router(console)
+    app.include_router(console_operations)
     settings = get_settings()
     app.add_middleware(
         BodyLimits,
