@@ -142,7 +142,8 @@ def test_a_held_upload_shows_its_match_with_the_evidence_and_not_a_duplicate_sti
     assert by_css(browser, "#item").text == "Held upload ostrich-sale"
     match = by_css(browser, ".matches a[aria-current=true]")
     assert "ostrich" in match.text and "near" in match.text
-    assert all(images_loaded(browser)) and len(images_loaded(browser)) == 2
+    wait_until(lambda: all(images_loaded(browser)), timeout=10, what="the pictures loaded")
+    assert len(images_loaded(browser)) == 2
     drawn = all_css(browser, "svg.evidence")
     assert len(drawn) == 2  # on the upload and on its match
     points = [int(svg.get_attribute("data-points")) for svg in drawn]
@@ -226,7 +227,7 @@ def test_a_scan_group_is_resolved_from_its_page(server: Server, browser: Any) ->
     assert len(all_css(browser, "section.group figure")) == 3
     keeper = by_css(browser, "section.group figure.keeper")
     assert "Keeper" in keeper.text and "tench" in keeper.text
-    assert all(images_loaded(browser))
+    wait_until(lambda: all(images_loaded(browser)), timeout=10, what="the thumbnails loaded")
     browser.save_screenshot(str(SCREENSHOTS / "scan.png"))
     kept = by_css(group, "input[name=keep]:checked").get_attribute("value")
     assert kept == ids["tench"]
@@ -284,6 +285,7 @@ def test_another_tenants_admin_sees_none_of_it(server: Server, browser: Any) -> 
         browser.get(f"{server.url}{path}")
         assert heading(browser) == "Not found", path
     # Nor its bytes, nor acting on its upload with the stranger's own valid session.
+    browser.get(f"{server.url}/admin/collections")
     cookie = browser.get_cookie("dupgate_console")["value"]
     csrf = by_css(browser, "header input[name=csrf]").get_attribute("value")
     with httpx.Client(base_url=server.url, cookies={"dupgate_console": cookie}) as theirs:
@@ -297,8 +299,8 @@ def test_another_tenants_admin_sees_none_of_it(server: Server, browser: Any) -> 
 def test_the_review_queue_reads_on_a_phone(server: Server, browser: Any, width: int) -> None:
     admin = new_admin(server)
     c = new_collection(admin, {"policy": {"near": "hold"}})
-    admin.api.decision(c, photo("n01614925_bald_eagle").read_bytes())
-    held_id = admin.api.upload(c, with_caption(photo("n01614925_bald_eagle")))
+    admin.api.decision(c, photo("n01534433_junco").read_bytes())
+    held_id = admin.api.upload(c, with_caption(photo("n01534433_junco")))
     assert admin.api.decided(held_id)["decision"]["action"] == "held"
     sign_in(browser, server, admin.key)
     browser.set_window_size(width, 900)
@@ -312,3 +314,77 @@ def test_the_review_queue_reads_on_a_phone(server: Server, browser: Any, width: 
              .filter(e => !(e.labels && e.labels.length)).length"""
     )
     assert unlabelled == 0
+
+
+def test_keys_are_shown_once_and_revoking_one_stops_it(server: Server, browser: Any) -> None:
+    admin = new_admin(server)
+    sign_in(browser, server, admin.key)
+    browser.get(f"{server.url}/admin/keys")
+    by_css(browser, "input[name=scopes][value=read]").click()
+    by_css(browser, "#key-name").send_keys("catalog sync")
+
+    submit(browser, by_css(browser, "section[aria-labelledby=make] button"))
+
+    key = by_css(browser, "#new-key").get_attribute("value")
+    assert key.startswith("dg_")
+    assert server.with_key(key).client.get("/v1/collections").status_code == 200
+    browser.get(f"{server.url}/admin/keys")  # never shown again
+    assert key not in browser.page_source and "catalog sync" in browser.page_source
+    submit(browser, by_css(browser, "button[aria-label='Revoke key catalog sync']"))
+    assert "revoked" in by_css(browser, "[role=status]").text
+    assert "catalog sync" not in by_css(browser, "table").text
+    assert server.with_key(key).client.get("/v1/collections").status_code == 401
+
+
+def test_blocking_an_image_refuses_its_copies_and_the_trail_shows_it(
+    server: Server, browser: Any
+) -> None:
+    admin = new_admin(server)
+    c = new_collection(admin)
+    image_id = admin.api.decision(c, photo("n01443537_goldfish").read_bytes())["image_id"]
+    sign_in(browser, server, admin.key)
+    browser.get(f"{server.url}/admin/collections/{c}/blocklist")
+    by_css(browser, "#image_id").send_keys(image_id)
+    by_css(browser, "#reason").send_keys("taken down: DMCA #42")
+
+    submit(browser, by_css(browser, "section[aria-labelledby=block-title] button"))
+
+    assert "Blocked as" in by_css(browser, "[role=status]").text
+    assert "taken down: DMCA #42" in by_css(browser, "table").text
+    copy = admin.api.decision(c, with_caption(photo("n01443537_goldfish")))
+    assert copy["action"] == "rejected" and copy["reason"].startswith("blocked: taken down")
+
+    browser.get(f"{server.url}/admin/events?type=image.blocked")
+    rows = [r.text for r in all_css(browser, "tbody tr")]
+    assert len(rows) == 1 and "image.blocked" in rows[0] and admin.key_id in rows[0]
+
+    browser.get(f"{server.url}/admin/collections/{c}/blocklist")
+    submit(browser, by_css(browser, "button[aria-label^=Unblock]"))
+    assert "Nothing is blocked" in by_css(browser, "main").text
+
+
+def test_a_webhooks_deliveries_show_their_attempts_and_can_be_sent_again(
+    server: Server, browser: Any
+) -> None:
+    from tests.receiver import SECRET, receiver
+
+    admin = new_admin(server)
+    sign_in(browser, server, admin.key)
+    with receiver(failures=1) as hook:
+        browser.get(f"{server.url}/admin/webhooks")
+        by_css(browser, "#url").send_keys(hook.url)
+        by_css(browser, "#secret").send_keys(SECRET)
+        events = by_css(browser, "#events")
+        events.clear()
+        events.send_keys("collection.*")
+        submit(browser, by_css(browser, "section[aria-labelledby=add-title] button"))
+        assert "Webhook added." in by_css(browser, "[role=status]").text
+        new_collection(admin)
+        wait_until(lambda: len(hook.accepted()) == 1, timeout=60, what="delivered")
+
+        browser.refresh()
+        attempts = by_css(browser, "tbody tr ol").text
+        assert "500" in attempts and "204" in attempts
+        submit(browser, by_css(browser, "button[aria-label^='Send collection.created']"))
+        assert "Sent again as delivery" in by_css(browser, "[role=status]").text
+        wait_until(lambda: len(hook.accepted()) == 2, timeout=60, what="delivered again")
