@@ -137,6 +137,7 @@ def test_a_held_upload_shows_its_match_with_the_evidence_and_not_a_duplicate_sti
     assert admin.api.decided(held_id)["decision"]["action"] == "held"
 
     sign_in(browser, server, admin.key)
+    browser.set_window_size(1280, 1300)  # the whole item, for the screenshot
     browser.get(f"{server.url}/admin/collections/{first}/review")
 
     assert by_css(browser, "#item").text == "Held upload ostrich-sale"
@@ -314,6 +315,7 @@ def test_the_review_queue_reads_on_a_phone(server: Server, browser: Any, width: 
              .filter(e => !(e.labels && e.labels.length)).length"""
     )
     assert unlabelled == 0
+    browser.save_screenshot(str(SCREENSHOTS / "review-queue-phone.png"))
 
 
 def test_keys_are_shown_once_and_revoking_one_stops_it(server: Server, browser: Any) -> None:
