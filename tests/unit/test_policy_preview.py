@@ -2,6 +2,7 @@
 of a match comes from the real verification stage: both on uploads the real pipeline decided."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,12 +51,12 @@ def decided(database_url: str, tmp_path: Path) -> dict[str, Upload]:
     return found
 
 
-def preview(database_url: str, **change: object) -> tuple[int, int, set[tuple[str, str, str]]]:
+def preview(database_url: str, **change: Any) -> tuple[int, int, set[tuple[str, str, str]]]:
     with session_scope(database_url) as s:
         collection = s.get(Collection, "shop")
         assert collection is not None
         found = preview_policy(s, "shop", proposed_policy(s, collection, PolicyChange(**change)))
-        changes = {(e.upload_id, e.was[0], e.would_be[0]) for e in found.examples}
+        changes = {(e.upload_id, str(e.was[0]), str(e.would_be[0])) for e in found.examples}
         assert found.changed == len(changes) == sum(found.by_change.values())
         return found.considered, found.changed, changes
 
