@@ -226,8 +226,8 @@ def create_app() -> FastAPI:
 
     # A bug: the same body as every other error (the server logs the exception).
     @app.exception_handler(Exception)
-    async def _internal(_: Request, __: Exception) -> JSONResponse:
-        return error(500, "internal_error", "the server failed; the error is logged")
+    async def _internal(request: Request, __: Exception) -> Response:
+        return answer(request, 500, "internal_error", "the server failed; the error is logged")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, e: StarletteHTTPException) -> Response:

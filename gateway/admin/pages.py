@@ -293,16 +293,17 @@ def policy_page(
     exact_action: Annotated[str | None, Query(max_length=20)] = None,
     near_action: Annotated[str | None, Query(max_length=20)] = None,
     unique_action: Annotated[str | None, Query(max_length=20)] = None,
+    check_against: Annotated[str | None, Query(max_length=2000)] = None,
     saved: Annotated[int | None, Query(ge=0, le=MAX_COUNT)] = None,
 ) -> Response:
     """The collection's policy, a form to change it, what a change would do, and the history."""
     found = visible_collection(session, admin.caller, collection)
     current = policy_of(found)
-    asked = [exact, near, exact_action, near_action, unique_action]
+    asked = [exact, near, exact_action, near_action, unique_action, check_against]
     preview = refused = None
     proposed = current
     if any(v is not None for v in asked):
-        change = _change(exact, near, exact_action, near_action, unique_action)
+        change = _change(exact, near, exact_action, near_action, unique_action, check_against)
         try:
             proposed = proposed_policy(session, found, change)
         except InvalidPolicy as e:
@@ -334,9 +335,11 @@ def _change(
     exact_action: str | None,
     near_action: str | None,
     unique_action: str | None,
+    check_against: str | None,
 ) -> PolicyChange:
     named = {"exact": exact_action, "near": near_action, "unique": unique_action}
-    return PolicyChange(exact, near, {k: v for k, v in named.items() if v is not None})
+    others = None if check_against is None else _words(check_against)
+    return PolicyChange(exact, near, {k: v for k, v in named.items() if v is not None}, others)
 
 
 @router.post("/collections/{collection}/policy")
@@ -349,10 +352,12 @@ def save_policy(
     exact_action: Annotated[str, Form(max_length=20)],
     near_action: Annotated[str, Form(max_length=20)],
     unique_action: Annotated[str, Form(max_length=20)],
+    # Always sent by the preview's form: empty is "no other collection".
+    check_against: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """Save the policy change as a new version."""
     visible_collection(session, admin.caller, collection)
-    change = _change(exact, near, exact_action, near_action, unique_action)
+    change = _change(exact, near, exact_action, near_action, unique_action, check_against)
     saved = put_collection(session, collection, change, admin.caller)
     return see(f"/admin/collections/{quote(collection)}/policy", saved=str(saved.policy_version))
 
