@@ -96,6 +96,9 @@ def press(browser: Any, key: str) -> None:
     page = browser.find_element(By.TAG_NAME, "html")
     ActionChains(browser).send_keys(key).perform()
     WebDriverWait(browser, 30).until(expected_conditions.staleness_of(page))
+    WebDriverWait(browser, 30).until(
+        lambda b: b.execute_script("return document.readyState") == "complete"
+    )
 
 
 def test_sign_in_takes_an_admin_key_only_and_sign_out_ends_the_session(
@@ -390,3 +393,33 @@ def test_a_webhooks_deliveries_show_their_attempts_and_can_be_sent_again(
         submit(browser, by_css(browser, "button[aria-label^='Send collection.created']"))
         assert "Sent again as delivery" in by_css(browser, "[role=status]").text
         wait_until(lambda: len(hook.accepted()) == 2, timeout=60, what="delivered again")
+
+
+def test_the_queue_is_walked_and_decided_with_the_keyboard(server: Server, browser: Any) -> None:
+    admin = new_admin(server)
+    c = new_collection(admin, {"policy": {"near": "hold"}})
+    original = admin.api.decision(c, photo("n01518878_ostrich").read_bytes())
+    held = [
+        admin.api.upload(c, with_caption(photo("n01518878_ostrich"), text), external_id=name)
+        for name, text in (("first", "SALE -50% TODAY ONLY"), ("second", "NEW NEW NEW"))
+    ]
+    assert [admin.api.decided(u)["decision"]["action"] for u in held] == ["held", "held"]
+    sign_in(browser, server, admin.key)
+    browser.get(f"{server.url}/admin/collections/{c}/review")
+    assert by_css(browser, "#item").text == "Held upload first"
+
+    press(browser, "j")
+    assert by_css(browser, "#item").text == "Held upload second"
+    press(browser, "k")
+    assert by_css(browser, "#item").text == "Held upload first"
+    press(browser, "l")  # link to the match shown
+
+    wait_until(lambda: "first linked" in by_css(browser, "#announce").text, timeout=10)
+    assert by_css(browser, "#item").text == "Held upload second"
+    linked = admin.api.client.get(f"/v1/uploads/{held[0]}").json()["decision"]
+    image = admin.api.client.get(f"/v1/images/{linked['image_id']}").json()
+    assert linked["action"] == "linked" and image["linked_to"] == original["image_id"]
+    press(browser, "r")
+    assert by_css(browser, "#item").text == "Nothing to review"
+    rejected = admin.api.client.get(f"/v1/uploads/{held[1]}").json()["decision"]
+    assert rejected["action"] == "rejected"
