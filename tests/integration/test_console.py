@@ -66,16 +66,28 @@ def sign_in(browser: Any, server: Server, key: str) -> None:
 
 def submit(browser: Any, button: Any) -> None:
     """Click a button that submits a form, and wait for the page it leads to."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
+    leave_page(browser, button.click)
 
-    page = browser.find_element(By.TAG_NAME, "html")
-    button.click()
-    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(page))
-    WebDriverWait(browser, 30).until(
-        lambda b: b.execute_script("return document.readyState") == "complete"
-    )
+
+def leave_page(browser: Any, act: Any) -> None:
+    """Do what leads to another page, and wait until that page has loaded: the old page's
+    window is marked first, and the new one has no mark. (Watching the old page's elements
+    go stale raced Chromium's teardown of its document.)"""
+    from selenium.common.exceptions import WebDriverException
+
+    def arrived() -> bool:
+        try:
+            return bool(
+                browser.execute_script(
+                    "return window.__leaving === undefined && document.readyState === 'complete'"
+                )
+            )
+        except WebDriverException:  # between two documents
+            return False
+
+    browser.execute_script("window.__leaving = true;")
+    act()
+    wait_until(arrived, timeout=30, what="the next page loaded")
 
 
 def images_loaded(browser: Any) -> list[bool]:
@@ -89,16 +101,8 @@ def images_loaded(browser: Any) -> list[bool]:
 def press(browser: Any, key: str) -> None:
     """Press a key shortcut that leads to another page, and wait for it."""
     from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    page = browser.find_element(By.TAG_NAME, "html")
-    ActionChains(browser).send_keys(key).perform()
-    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(page))
-    WebDriverWait(browser, 30).until(
-        lambda b: b.execute_script("return document.readyState") == "complete"
-    )
+    leave_page(browser, lambda: ActionChains(browser).send_keys(key).perform())
 
 
 def test_sign_in_takes_an_admin_key_only_and_sign_out_ends_the_session(
