@@ -310,7 +310,8 @@ def policy_page(
             refused = str(e)
         else:
             preview = preview_policy(session, collection, proposed)
-    history = policy_versions(session, collection, limit=50).rows
+    history = policy_versions(session, collection, limit=51).rows
+    changes = _what_changed(history)
     return render(
         request,
         "policy.html",
@@ -321,12 +322,38 @@ def policy_page(
         proposed=proposed,
         preview=preview,
         refused=refused,
-        history=history,
+        history=history[:50],
+        changes=changes,
         actions=ACTIONS,
         tiers=TIERS,
         saved=saved,
         last=PREVIEW_UPLOADS,
     )
+
+
+def _what_changed(history: list[Any]) -> dict[int, str]:
+    """Each version's difference from the one before it (history is newest first)."""
+    said: dict[int, str] = {}
+    for newer, older in zip(history, history[1:], strict=False):
+        parts = [
+            f"{name} threshold {before:.2f} → {after:.2f}"
+            for name, before, after in (
+                ("exact", older.exact_threshold, newer.exact_threshold),
+                ("near", older.near_threshold, newer.near_threshold),
+            )
+            if before != after
+        ]
+        parts += [
+            f"{tier}: {older.actions.get(tier)} → {newer.actions.get(tier)}"
+            for tier in TIERS
+            if older.actions.get(tier) != newer.actions.get(tier)
+        ]
+        if older.check_against != newer.check_against:
+            parts.append(f"checked against: {', '.join(newer.check_against) or 'none'}")
+        said[newer.version] = "; ".join(parts) or "nothing"
+    if history and history[-1].version == 1:
+        said[1] = "created"
+    return said
 
 
 def _change(

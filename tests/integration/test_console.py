@@ -208,6 +208,7 @@ def test_a_threshold_change_shows_its_preview_then_takes_effect(
     assert "Saved as policy version 2" in by_css(browser, "[role=status]").text
     history = [r.text for r in all_css(browser, "section[aria-labelledby=history] tbody tr")]
     assert len(history) == 2 and history[0].startswith("2") and admin.key_id in history[0]
+    assert "exact threshold 0.95 → 1.00" in history[0] and "created" in history[1]
     again = admin.api.decision(c, resized_jpeg(photo("n01440764_tench"), scale=0.4))
     assert (again["action"], again["tier"], again["policy_version"]) == ("linked", "near", 2)
 
