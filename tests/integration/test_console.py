@@ -170,6 +170,11 @@ def test_a_held_upload_shows_its_match_with_the_evidence_and_not_a_duplicate_sti
     assert by_css(browser, "#item").text == "Nothing to review"
     done = admin.api.client.get(f"/v1/uploads/{held_id}").json()["decision"]
     assert done["action"] == "accepted" and done["reviewed_by"] == admin.key_id
+    # The same picture again in the same collection: an exact copy of the upload accepted now,
+    # never flagged against the original it was declared not a duplicate of.
+    same = admin.api.decision(first, captioned)
+    assert (same["action"], same["tier"]) == ("rejected", "exact")
+    assert [m["image_id"] for m in same["matches"]] == [done["image_id"]]
     # The same two pictures meet again in another collection with the same policy: not held.
     admin.api.decision(second, picture)
     again = admin.api.decision(second, captioned)
