@@ -127,6 +127,15 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # The admin console (/admin) signs its session cookie with this secret (HMAC-SHA256). In
+    # development, when it is unset, a random secret is made once and kept in the data directory
+    # (`console-secret`), shared by the gateway processes of the host; production requires it.
+    console_secret: SecretStr | None = None
+    # Mark the console's cookie Secure (sent over https only): set it behind https.
+    console_secure_cookie: bool = False
+    # A console session ends this long after its sign-in.
+    console_session_seconds: int = 12 * 3600
+
     # A scan with no heartbeat (every 30 s) for this long lost its worker and is run again.
     scan_stale_seconds: int = 300
     # The longest a full-collection scan may run.
@@ -173,6 +182,12 @@ class Settings(BaseSettings):
             problems.append("set DUPGATE_REDIS_URL; the embedded Redis is for development")
         if self.bootstrap_key is not None and len(self.bootstrap_key) < 32:
             problems.append("DUPGATE_BOOTSTRAP_KEY must be at least 32 characters")
+        secret = self.console_secret.get_secret_value() if self.console_secret else ""
+        if len(secret) < 32:
+            problems.append(
+                "set DUPGATE_CONSOLE_SECRET (at least 32 random characters) to sign the admin "
+                "console's sessions"
+            )
         if problems:
             raise ValueError("unsafe settings for production: " + "; ".join(problems))
         return self

@@ -4,11 +4,12 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from importlib.metadata import version
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from kombu.exceptions import OperationalError as BrokerError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -23,6 +24,10 @@ from dupgate.curation.not_duplicates import InvalidNotDuplicate
 from dupgate.errors import NotFound
 from dupgate.events.audit import on_uploads_decided, on_webhooks_due
 from dupgate.events.notify import TooManyWaiters, publish_decided
+from dupgate.gateway.admin.operations import router as console_operations
+from dupgate.gateway.admin.pages import router as console
+from dupgate.gateway.admin.rendering import error_page
+from dupgate.gateway.admin.session import CsrfRefused, SignInRequired
 from dupgate.gateway.deps import BrokerUnavailable, caller
 from dupgate.gateway.errors import COMMON_ERRORS, ERROR_BODY_REF, STATUS_CODES, FieldError, error
 from dupgate.gateway.limits import BodyLimits
@@ -93,11 +98,16 @@ TRY_LATER: dict[type[Exception], tuple[str, int]] = {
 }
 
 
-def _error_handler(
-    status: int, code: str
-) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
-    async def handle(_: Request, e: Exception) -> JSONResponse:
-        return error(status, code, str(e))
+def answer(request: Request, status: int, code: str, message: str, **more: Any) -> Response:
+    """An error: as JSON, or as a page of the admin console for its own paths."""
+    if request.url.path == "/admin" or request.url.path.startswith("/admin/"):
+        return error_page(request, status, message)
+    return error(status, code, message, **more)
+
+
+def _error_handler(status: int, code: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handle(request: Request, e: Exception) -> Response:
+        return answer(request, status, code, str(e))
 
     return handle
 
@@ -136,6 +146,9 @@ def create_app() -> FastAPI:
         app.include_router(
             module.router, prefix="/v1", dependencies=[Depends(caller)], responses=COMMON_ERRORS
         )
+    # The admin console: pages over the same domain, signed in with a session cookie.
+    app.include_router(console)
+    app.include_router(console_operations)
     settings = get_settings()
     app.add_middleware(
         BodyLimits,
@@ -200,22 +213,30 @@ def create_app() -> FastAPI:
         app.add_exception_handler(exception, _error_handler(status, code))
 
     @app.exception_handler(NotFound)
-    async def _not_found(_: Request, e: NotFound) -> JSONResponse:
-        return error(404, e.code, str(e))
+    async def _not_found(request: Request, e: NotFound) -> Response:
+        return answer(request, 404, e.code, str(e))
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(_: Request, e: SignInRequired) -> Response:
+        return RedirectResponse(f"/admin/login?{urlencode({'next': e.next_path})}", 303)
+
+    @app.exception_handler(CsrfRefused)
+    async def _csrf(request: Request, e: CsrfRefused) -> Response:
+        return error_page(request, 403, str(e))
 
     # A bug: the same body as every other error (the server logs the exception).
     @app.exception_handler(Exception)
-    async def _internal(_: Request, __: Exception) -> JSONResponse:
-        return error(500, "internal_error", "the server failed; the error is logged")
+    async def _internal(request: Request, __: Exception) -> Response:
+        return answer(request, 500, "internal_error", "the server failed; the error is logged")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, e: StarletteHTTPException) -> Response:
         code = getattr(e, "code", None) or STATUS_CODES.get(e.status_code, "error")
         headers = dict(e.headers) if e.headers else None
-        return error(e.status_code, code, str(e.detail), headers=headers)
+        return answer(request, e.status_code, code, str(e.detail), headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, e: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, e: RequestValidationError) -> Response:
         errors = [
             FieldError(
                 loc=[str(p) if not isinstance(p, int) else p for p in x["loc"]],
@@ -225,7 +246,7 @@ def create_app() -> FastAPI:
             for x in e.errors()
         ]
         summary = "; ".join(f"{'.'.join(str(p) for p in x.loc)}: {x.msg}" for x in errors[:5])
-        return error(422, "invalid_request", summary or "invalid request", errors=errors)
+        return answer(request, 422, "invalid_request", summary or "invalid request", errors=errors)
 
     @app.exception_handler(UnsupportedFile)
     async def _unsupported(_: Request, e: UnsupportedFile) -> JSONResponse:

@@ -46,6 +46,10 @@ DECISION_EVENTS = ("upload.decided", "upload.failed", "upload.reviewed")
 EVENTS = Order(Event.seq)
 
 
+# The order people read the trail in: newest first.
+RECENT_EVENTS = Order(Event.seq, descending=True)
+
+
 def record_event(
     session: Session,
     type: str,
@@ -189,6 +193,30 @@ def list_events(
     if collection is not None:
         query = query.where(Event.collection == collection)
     return read_page(session, query, EVENTS, after, limit)
+
+
+def recent_events(
+    session: Session,
+    caller: "Caller",
+    *,
+    collection: str | None = None,
+    type_prefix: str | None = None,
+    actor: str | None = None,
+    before: Key | None = None,
+    limit: int = 50,
+) -> Slice[Event]:
+    """A page of the caller's events, newest first, before the key `before` (a sequence
+    number): only a collection's, those whose type starts with `type_prefix`, or one actor's."""
+    query = select(Event)
+    if not caller.all_tenants:
+        query = query.where(Event.tenant == caller.tenant)
+    if collection:
+        query = query.where(Event.collection == collection)
+    if type_prefix:
+        query = query.where(Event.type.startswith(type_prefix, autoescape=True))
+    if actor:
+        query = query.where(Event.actor == actor)
+    return read_page(session, query, RECENT_EVENTS, before, limit)
 
 
 def on_webhooks_due(callback: Callable[[], object]) -> None:

@@ -103,30 +103,95 @@ def verify(query: LocalFeatures, candidate: LocalFeatures, enough: float = 1.0) 
         alignment = align(keypoints, candidate.keypoints)
         if alignment is None:
             continue
-        matrix, query_inliers, candidate_inliers = alignment
-        regions = _regions(query, candidate)
-        for query_box, candidate_box in regions:
-            coverage = max(
-                _coverage(
-                    candidate.keypoints.points,
-                    candidate_inliers,
-                    candidate_box,
-                    _mapped(query_box, matrix),
-                ),
-                _coverage(
-                    keypoints.points,
-                    query_inliers,
-                    query_box,
-                    _mapped(candidate_box, cv2.invertAffineTransform(matrix)),
-                ),
-            )
-            if _shared_share(query_box, candidate_box, matrix) < MIN_SHARED_SHARE:
-                continue
-            agreement = _agreement(query, candidate, matrix, candidate_box)
-            found = Verification(len(query_inliers), coverage, agreement)
-            if found.strength > best.strength:
-                best = found
+        found = _judged(query, candidate, keypoints, alignment)
+        if found.strength > best.strength:
+            best = found
     return best
+
+
+def _judged(
+    query: LocalFeatures,
+    candidate: LocalFeatures,
+    keypoints: KeypointSet,
+    alignment: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> Verification:
+    """The strongest verification one alignment gives, over the regions judged."""
+    matrix, query_inliers, candidate_inliers = alignment
+    best = NONE
+    for query_box, candidate_box in _regions(query, candidate):
+        coverage = max(
+            _coverage(
+                candidate.keypoints.points,
+                candidate_inliers,
+                candidate_box,
+                _mapped(query_box, matrix),
+            ),
+            _coverage(
+                keypoints.points,
+                query_inliers,
+                query_box,
+                _mapped(candidate_box, cv2.invertAffineTransform(matrix)),
+            ),
+        )
+        if _shared_share(query_box, candidate_box, matrix) < MIN_SHARED_SHARE:
+            continue
+        agreement = _agreement(query, candidate, matrix, candidate_box)
+        found = Verification(len(query_inliers), coverage, agreement)
+        if found.strength > best.strength:
+            best = found
+    return best
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why verification found two pictures the same: the matched keypoints and the shared region.
+
+    Coordinates are in each side's working picture (`query_size`, `candidate_size`, w x h):
+    `query_points[i]` matched `candidate_points[i]` under the alignment, and each side's
+    `region` is the other's picture mapped onto it (a quadrilateral), clipped by nothing.
+    """
+
+    verification: Verification
+    mirrored: bool
+    query_size: tuple[int, int]
+    candidate_size: tuple[int, int]
+    query_points: list[tuple[float, float]]
+    candidate_points: list[tuple[float, float]]
+    query_region: list[tuple[float, float]]
+    candidate_region: list[tuple[float, float]]
+
+
+def evidence(query: LocalFeatures, candidate: LocalFeatures) -> Evidence | None:
+    """What `verify` found for the pair, to show a person: the inliers of its strongest
+    alignment (upright, framed view or mirrored), or None when no alignment was found."""
+    best: tuple[Verification, KeypointSet, tuple[np.ndarray, np.ndarray, np.ndarray]] | None
+    best = None
+    for keypoints in (query.keypoints, query.view, query.mirrored):
+        alignment = align(keypoints, candidate.keypoints)
+        if alignment is None:
+            continue
+        found = _judged(query, candidate, keypoints, alignment)
+        if best is None or (found.strength, found.inliers) > (best[0].strength, best[0].inliers):
+            best = (found, keypoints, alignment)
+    if best is None:
+        return None
+    found, keypoints, (matrix, query_inliers, candidate_inliers) = best
+    whole_query: Box = (0, 0, *query.size)
+    whole_candidate: Box = (0, 0, *candidate.size)
+
+    def points(array: np.ndarray) -> list[tuple[float, float]]:
+        return [(round(float(x), 1), round(float(y), 1)) for x, y in array]
+
+    return Evidence(
+        verification=found,
+        mirrored=keypoints is query.mirrored,
+        query_size=query.size,
+        candidate_size=candidate.size,
+        query_points=points(query_inliers),
+        candidate_points=points(candidate_inliers),
+        query_region=points(_mapped(whole_candidate, cv2.invertAffineTransform(matrix))),
+        candidate_region=points(_mapped(whole_query, matrix)),
+    )
 
 
 def _regions(query: LocalFeatures, candidate: LocalFeatures) -> list[tuple[Box, Box]]:

@@ -25,6 +25,7 @@ __all__ = [
     "get_collection",
     "policy_of",
     "policy_versions",
+    "proposed_policy",
     "put_collection",
     "visible_collections",
 ]
@@ -179,6 +180,12 @@ def _validated(session: Session, collection: Collection, change: PolicyChange) -
             "or hold"
         )
     return Policy(exact, near, actions, tuple(others), version=collection.policy_version)
+
+
+def proposed_policy(session: Session, collection: Collection, change: PolicyChange) -> Policy:
+    """The policy the change would give the collection, validated as `put_collection` does
+    (InvalidPolicy says what is wrong); nothing is written."""
+    return _validated(session, collection, change)
 
 
 def get_collection(session: Session, name: str) -> Collection:

@@ -2,8 +2,9 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from dupgate.analysis import Features
 from dupgate.curation.not_duplicates import mark_not_duplicate
@@ -47,12 +48,35 @@ def held_uploads(
     session: Session, collection: str, *, after: Key | None = None, limit: int = 100
 ) -> Slice[Upload]:
     """A page of the collection's uploads waiting for review, oldest first."""
-    query = select(Upload).where(
+    query = select(Upload).where(*_held(collection))
+    return read_page(session, query, HELD, after, limit)
+
+
+def _held(collection: str) -> list[ColumnElement[bool]]:
+    return [
         Upload.collection == collection,
         Upload.action == Outcome.HELD,
         Upload.reviewed_at.is_(None),
+    ]
+
+
+def held_count(session: Session, collection: str) -> int:
+    """How many of the collection's uploads wait for review."""
+    return session.scalar(select(func.count()).select_from(Upload).where(*_held(collection))) or 0
+
+
+def held_neighbours(session: Session, upload: Upload) -> tuple[str | None, str | None]:
+    """The held uploads just before and just after `upload` in the queue's order (ids)."""
+    at = (upload.created_at, upload.id)
+    before = or_(Upload.created_at < at[0], and_(Upload.created_at == at[0], Upload.id < at[1]))
+    previous = session.scalar(
+        select(Upload.id)
+        .where(*_held(upload.collection), before)
+        .order_by(Upload.created_at.desc(), Upload.id.desc())
+        .limit(1)
     )
-    return read_page(session, query, HELD, after, limit)
+    following = held_uploads(session, upload.collection, after=at, limit=1).rows
+    return previous, following[0].id if following else None
 
 
 def review_upload(

@@ -34,3 +34,15 @@ def test_the_s3_blob_store_needs_a_bucket(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("DUPGATE_BLOB_STORE", "nfs")
     with pytest.raises(ValidationError, match="'local' or 's3'"):
         Settings()
+
+
+def test_production_requires_a_console_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUPGATE_ENVIRONMENT", "production")
+    monkeypatch.setenv("DUPGATE_DATABASE_URL", "postgresql://db/dupgate")
+    monkeypatch.setenv("DUPGATE_REDIS_URL", "redis://redis:6379/0")
+    monkeypatch.delenv("DUPGATE_BOOTSTRAP_KEY", raising=False)
+    monkeypatch.delenv("DUPGATE_CONSOLE_SECRET", raising=False)
+    with pytest.raises(ValidationError, match="DUPGATE_CONSOLE_SECRET"):
+        Settings()
+    monkeypatch.setenv("DUPGATE_CONSOLE_SECRET", "x" * 32)
+    assert Settings().console_secret is not None
