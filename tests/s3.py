@@ -120,9 +120,11 @@ def running_s3() -> Iterator[S3Server]:
         # Catalog servers on fixed ports that the tests do not use.
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
-        # Small volumes: the default reserves gigabytes of disk per volume.
+        # Small volumes: the default reserves gigabytes of disk per volume. A fixed number of
+        # them (each bucket takes a few; files grow as written): with 0, weed counts them from
+        # the free disk, and on a nearly full disk the last tests' writes failed with 500s.
         "-master.volumeSizeLimitMB=64",
-        "-volume.max=0",
+        "-volume.max=400",
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
