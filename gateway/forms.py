@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from dupgate.analysis import Features, InvalidImage
 from dupgate.analysis.features import ANALYSIS_VERSION
-from dupgate.analysis.formats import sniff
+from dupgate.analysis.formats import sniff, sniff_video
 from dupgate.analysis.remote import AnalysisUnavailable, new_request_id, receive_answer
 from dupgate.events.notify import redis_url
 from dupgate.gateway.fields import FILENAME_LENGTH, LABEL_LENGTH
@@ -60,6 +60,24 @@ async def staged_image(request: Request, services: Services) -> StagedForm:
     try:
         checked_text("the file name", form.file.filename, FILENAME_LENGTH)
         sniff(form.file.head)
+    except Exception:
+        discard(form)
+        raise
+    return form
+
+
+async def staged_video(request: Request, services: Services) -> StagedForm:
+    """The request's form with its `file` staged and sniffed as a video container."""
+    settings = services.settings
+    form = await stage_form(request, settings.data_dir / "tmp", settings.max_video_upload_bytes)
+    if form.file is None:
+        discard(form)
+        raise HTTPException(
+            422, "the form has no `file` field: send the video as multipart field `file`"
+        )
+    try:
+        checked_text("the file name", form.file.filename, FILENAME_LENGTH)
+        sniff_video(form.file.head)
     except Exception:
         discard(form)
         raise

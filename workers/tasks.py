@@ -17,6 +17,7 @@ from dupgate.analysis import Features, InvalidImage, analyze
 from dupgate.analysis.decode import decode
 from dupgate.analysis.preview import preview_jpeg, preview_key
 from dupgate.analysis.remote import send_answer
+from dupgate.analysis.video import VideoLimits
 from dupgate.events.audit import on_uploads_decided, on_webhooks_due
 from dupgate.events.notify import publish_decided, redis_url
 from dupgate.logs import upload_context
@@ -58,6 +59,11 @@ def process_upload(upload_id: str) -> None:
         upload_id,
         max_attempts=settings.max_task_attempts,
         max_pixels=settings.max_pixels,
+        video_limits=VideoLimits(
+            max_seconds=settings.max_video_seconds,
+            max_pixels=settings.max_video_pixels,
+            max_frames=settings.max_video_frames,
+        ),
         owner=owner,
         lease=timedelta(seconds=settings.upload_lease_seconds),
     )

@@ -32,6 +32,7 @@ from dupgate.gateway.forms import (
     multipart,
     parse_labels,
     staged_image,
+    staged_video,
 )
 from dupgate.gateway.rate_limits import RateLimitedUploadCaller
 from dupgate.gateway.routes.collections import CollectionName
@@ -76,11 +77,30 @@ async def post_image(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> UploadAccepted:
     """Stage the image, record a queued upload and enqueue its analysis; answers at once."""
+    return await accept_upload(
+        collection, request, response, services, session, caller, idempotency_key, "image"
+    )
+
+
+async def accept_upload(
+    collection: str,
+    request: Request,
+    response: Response,
+    services: Services,
+    session: Session,
+    caller: Caller,
+    idempotency_key: str | None,
+    media: str,
+) -> UploadAccepted:
+    """Stage the file, record a queued upload (of an image or a video) and enqueue it."""
     await run_in_threadpool(exists, services, caller, collection)
     # Refuse (503) rather than accept what no worker could be told about for a while; an
     # upload accepted just before the broker goes is enqueued by the workers' sweep.
     await run_in_threadpool(require_broker, services)
-    form = await staged_image(request, services)
+    if media == "video":
+        form = await staged_video(request, services)
+    else:
+        form = await staged_image(request, services)
     try:
         labels = parse_labels(form.fields.get("labels"))
         assert form.file is not None
@@ -98,6 +118,7 @@ async def post_image(
             labels=labels,
             idempotency_key=idempotency_key,
             key_id=caller.key_id,
+            media=media,
         )
         upload, created = await run_in_threadpool(_record, services, session, form, upload_id, new)
     finally:
