@@ -57,7 +57,9 @@ def transcode(
                 pixels = frame.to_ndarray(format="rgb24", width=width, height=height)
                 if edit is not None:
                     pixels = edit(pixels)
-                encoded = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+                encoded = av.VideoFrame.from_ndarray(
+                    np.ascontiguousarray(pixels, dtype=np.uint8), format="rgb24"
+                )
                 encoded.pts = written
                 encoded.time_base = 1 / rate
                 target.mux(encoder.encode(encoded))
@@ -85,7 +87,7 @@ def frame_jpeg(content: bytes, at: float) -> bytes:
     """The frame shown at `at` seconds, as a JPEG (a still someone took from the video)."""
     from PIL import Image  # noqa: F401  (to_image needs Pillow)
 
-    with av.open(io.BytesIO(content)) as container:
+    with av.open(io.BytesIO(content), mode="r") as container:
         for frame in container.decode(video=0):
             if frame.time is not None and frame.time >= at:
                 out = io.BytesIO()
