@@ -12,12 +12,16 @@ from a longer video is near, "contained" in it, and the decision says which way.
 - near: an edited copy, or one video contained in the other.
 """
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from dupgate.matching.score import EXACT_FLOOR, VERIFIED_FLOOR
+from dupgate.analysis.video import VideoFeatures
+from dupgate.matching.find import Match
+from dupgate.matching.indexes import ImageIndex
+from dupgate.matching.score import EXACT_FLOOR, VERIFIED_FLOOR, score
 from dupgate.vocabulary import Tier
 
 # Calibrated on the tuning split of benchmarks/video (see its RESULTS.md).
@@ -183,3 +187,72 @@ def _one_per_frame(pairs: Sequence[FramePair], inliers: np.ndarray) -> list[Fram
         chosen.append(pair)
         taken.add(pair.query)
     return sorted(chosen, key=lambda p: p.query)
+
+
+# Nearest frames asked for each frame of an upload: a video's neighbouring frames crowd the
+# nearest ones, so fewer than an image's 20 are enough and keep the decision short.
+FRAME_CANDIDATES = 10
+
+
+def timeline_of(video: VideoFeatures) -> Timeline:
+    """The times and weights of a video's kept frames."""
+    return Timeline(
+        video.duration,
+        video.interval,
+        tuple(f.time for f in video.frames),
+        tuple(f.weight for f in video.frames),
+    )
+
+
+def frame_pairs(index: ImageIndex, video: VideoFeatures) -> dict[str, list[FramePair]]:
+    """For each committed video some frame of `video` is a candidate of, the scored pairs.
+
+    The index holds videos' frames as "<video id>/<frame number>".
+    """
+    found: dict[str, list[FramePair]] = defaultdict(list)
+    for number, frame in enumerate(video.frames):
+        for entry in index.candidates(frame.features, FRAME_CANDIDATES):
+            video_id, _, matched = entry.image_id.rpartition("/")
+            found[video_id].append(
+                FramePair(number, int(matched), score(frame.features, entry.features))
+            )
+    return found
+
+
+def video_matches(
+    index: ImageIndex,
+    video: VideoFeatures,
+    timeline: Callable[[str], Timeline | None],
+    exact: float,
+    near: float,
+    same_bytes: set[str] = frozenset(),  # type: ignore[assignment]
+) -> list[Match]:
+    """The videos of the index that `video` copies, best first; `same_bytes` score 1."""
+    query = timeline_of(video)
+    found = frame_pairs(index, video)
+    matches: list[Match] = []
+    for video_id in sorted(same_bytes | set(found)):
+        candidate = timeline(video_id)
+        if candidate is None:
+            continue
+        if video_id in same_bytes:
+            alignment: Alignment | None = Alignment(
+                1.0, Tier.EXACT, 1.0, 1.0, 0.0, 1.0, len(query.times), Relation.SAME
+            )
+        else:
+            alignment = align(query, candidate, found[video_id], exact, near)
+        if alignment is None or alignment.tier == Tier.UNIQUE:
+            continue
+        matches.append(
+            Match(
+                video_id,
+                alignment.score,
+                alignment.tier,
+                kind="video",
+                offset_seconds=round(alignment.offset_seconds, 2),
+                query_coverage=round(alignment.query_coverage, 3),
+                match_coverage=round(alignment.match_coverage, 3),
+                relation=alignment.relation,
+            )
+        )
+    return sorted(matches, key=lambda m: (-m.score, m.image_id))

@@ -7,7 +7,7 @@ A committed video's kept frames are in the collection's index under the kind "fr
 against them too (a still taken from a video names the video and the second it shows).
 """
 
-from collections import defaultdict
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +25,7 @@ from dupgate.matching.find import Match
 from dupgate.matching.policy import Decision, Policy, decide
 from dupgate.matching.registry import IndexRegistry
 from dupgate.matching.score import score
-from dupgate.matching.video import Alignment, FramePair, Timeline, align
+from dupgate.matching.video import FRAME_CANDIDATES, Timeline, video_matches
 from dupgate.store.blobs import BlobStore
 from dupgate.store.locking import lock_with_checked
 from dupgate.store.models import Collection, ImageFeatures, Upload, Video, VideoFeaturesRow, utcnow
@@ -36,9 +36,6 @@ from dupgate.uploads.payloads import MatchPayload, upload_event_data
 from dupgate.vocabulary import FINISHED, Action, Outcome, Tier, UploadStatus
 
 FRAMES = "frames"  # the index kind of videos' kept frames
-# Nearest frames asked for each frame of an upload: a video's neighbouring frames crowd the
-# nearest ones, so fewer than an image's 20 are enough and keep the decision short.
-FRAME_CANDIDATES = 10
 
 
 def video_version() -> int:
@@ -103,16 +100,6 @@ def save_video_features(session: Session, video: VideoFeatures) -> None:
         pass  # another worker stored the same bytes' analysis first: same values
 
 
-def timeline_of(video: VideoFeatures) -> Timeline:
-    """The times and weights of a video's kept frames."""
-    return Timeline(
-        video.duration,
-        video.interval,
-        tuple(f.time for f in video.frames),
-        tuple(f.weight for f in video.frames),
-    )
-
-
 def _stored_timeline(session: Session, video_id: str) -> Timeline | None:
     row = session.execute(
         select(VideoFeaturesRow.data)
@@ -138,16 +125,8 @@ def find_video_matches(
     policy: Policy,
 ) -> list[Match]:
     """The committed videos of these collections that the upload copies, best first."""
-    query = timeline_of(video)
     matches: list[Match] = []
     for name in names:
-        index = registry.synced(session, name, FRAMES)
-        found: dict[str, list[FramePair]] = defaultdict(list)
-        for number, frame in enumerate(video.frames):
-            for entry in index.candidates(frame.features, FRAME_CANDIDATES):
-                video_id, _, matched = entry.image_id.rpartition("/")
-                value = score(frame.features, entry.features)
-                found[video_id].append(FramePair(number, int(matched), value))
         same_bytes = set(
             session.scalars(
                 select(Video.id).where(
@@ -157,31 +136,14 @@ def find_video_matches(
                 )
             )
         )
-        for video_id in same_bytes | set(found):
-            candidate = _stored_timeline(session, video_id)
-            if candidate is None:
-                continue
-            if video_id in same_bytes:
-                alignment = Alignment(1.0, Tier.EXACT, 1.0, 1.0, 0.0, 1.0, len(query.times), "same")
-            else:
-                aligned = align(
-                    query, candidate, found[video_id], policy.exact_threshold, policy.near_threshold
-                )
-                if aligned is None or aligned.tier == Tier.UNIQUE:
-                    continue
-                alignment = aligned
-            matches.append(
-                Match(
-                    video_id,
-                    alignment.score,
-                    alignment.tier,
-                    kind="video",
-                    offset_seconds=round(alignment.offset_seconds, 2),
-                    query_coverage=round(alignment.query_coverage, 3),
-                    match_coverage=round(alignment.match_coverage, 3),
-                    relation=alignment.relation,
-                )
-            )
+        matches += video_matches(
+            registry.synced(session, name, FRAMES),
+            video,
+            partial(_stored_timeline, session),
+            policy.exact_threshold,
+            policy.near_threshold,
+            same_bytes,
+        )
     return sorted(matches, key=lambda m: (-m.score, m.image_id))
 
 
