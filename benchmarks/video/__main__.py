@@ -62,7 +62,9 @@ class Case:
 def duration_of(path: Path) -> float:
     with av.open(str(path), mode="r") as c:
         s = c.streams.video[0]
-        return float(s.duration * s.time_base) if s.duration else c.duration / av.time_base
+        if s.duration and s.time_base:
+            return float(s.duration * s.time_base)
+        return (c.duration or 0) / av.time_base
 
 
 def vpdq_hash(path: Path) -> tuple[list[object], float]:

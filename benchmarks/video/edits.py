@@ -84,7 +84,11 @@ def make_copy(path: Path, edit: Edit) -> bytes:
     out = io.BytesIO()
     with av.open(str(path), mode="r") as source, av.open(out, mode="w", format="mp4") as target:
         stream = source.streams.video[0]
-        duration = float(stream.duration * stream.time_base) if stream.duration else 0.0
+        duration = (
+            float(stream.duration * stream.time_base)
+            if stream.duration and stream.time_base
+            else (source.duration or 0) / av.time_base
+        )
         end = (
             duration - edit.drop_end
             if edit.seconds is None
