@@ -150,3 +150,21 @@ def test_bad_video_input_ends_with_a_clear_reason(server: Server, chair: bytes) 
 
     # The worker kept going: a good video after the bad ones is decided.
     assert video_decision(server, c, chair)["action"] == "accepted"
+
+
+def test_a_held_video_is_linked_by_its_reviewer(server: Server, chair: bytes) -> None:
+    admin = server.as_tenant()
+    c = f"v-{uuid.uuid4().hex[:8]}"
+    admin.put_collection(c, {"policy": {"near": "hold"}})
+    original = video_decision(admin, c, chair)["video_id"]
+    r = post_video(admin, c, transcode(clip(CHAIR), seconds=8, edit=logo))
+    held_id = r.json()["upload_id"]
+    held = admin.decided(held_id)["decision"]
+    assert (held["action"], held["tier"]) == ("held", "near"), held
+
+    r = admin.client.post(f"/v1/uploads/{held_id}/review", json={"action": "link"})
+
+    assert r.status_code == 200, r.text
+    done = r.json()["decision"]
+    assert done["action"] == "linked"
+    assert admin.client.get(f"/v1/videos/{done['video_id']}").json()["linked_to"] == original
