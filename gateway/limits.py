@@ -60,7 +60,7 @@ class BodyLimits:
         headers = dict(scope.get("headers") or [])
         content_type = headers.get(b"content-type", b"").lower()
         if content_type.startswith(b"multipart/"):
-            if str(scope.get("path", "")).endswith("/videos"):
+            if str(scope.get("path", "")).endswith(("/videos", "/check")):
                 return self.max_video_upload_bytes + FORM_OVERHEAD_BYTES
             return self.max_upload_bytes + FORM_OVERHEAD_BYTES
         return MAX_JSON_BODY_BYTES

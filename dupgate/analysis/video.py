@@ -109,6 +109,28 @@ class VideoFeatures:
         ).encode()
         return _HEAD.pack(_MAGIC, _FORMAT, len(head)) + head
 
+    def to_bytes(self) -> bytes:
+        """The whole analysis in one value (to hand it over, not to store: frames are stored
+        one row each): the header, then each frame's features, length-prefixed."""
+        parts = [self.header()]
+        for frame in self.frames:
+            data = frame.features.to_bytes()
+            parts += [struct.pack("<I", len(data)), data]
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "VideoFeatures":
+        """The VideoFeatures that to_bytes wrote."""
+        _, _, length = _HEAD.unpack_from(data)
+        position = _HEAD.size + length
+        frames: dict[str, Features] = {}
+        while position < len(data):
+            (size,) = struct.unpack_from("<I", data, position)
+            features = Features.from_bytes(data[position + 4 : position + 4 + size])
+            frames[features.sha256] = features
+            position += 4 + size
+        return cls.from_header(data[: _HEAD.size + length], frames)
+
     @classmethod
     def from_header(cls, data: bytes, frames: dict[str, Features]) -> "VideoFeatures":
         """The VideoFeatures that header() wrote, with the frames' features looked up by hash."""

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features, InvalidImage
+from dupgate.analysis.video import VideoFeatures
 from dupgate.curation.blocklist import blocked_match
 from dupgate.curation.not_duplicates import not_duplicates_of
 from dupgate.events.audit import SYSTEM, record_event
@@ -19,7 +20,7 @@ from dupgate.store.models import BlockedImage, Collection, Image, ImageFeatures,
 from dupgate.tenancy.collections import policy_of
 from dupgate.uploads.commit import commit_decision
 from dupgate.uploads.payloads import MatchPayload, upload_event_data
-from dupgate.uploads.videos import describe_video_matches, frame_matches
+from dupgate.uploads.videos import describe_video_matches, find_video_matches, frame_matches
 from dupgate.vocabulary import FINISHED, UploadStatus
 
 
@@ -82,15 +83,20 @@ class Found:
 
 
 def find_duplicates(
-    session: Session, registry: IndexRegistry, collection: Collection, features: Features
+    session: Session,
+    registry: IndexRegistry,
+    collection: Collection,
+    features: Features | VideoFeatures,
 ) -> Found:
     """The images of the collection, and of those it is checked against, that `features` duplicates.
 
     Pairs a person said are not duplicates are left out; the blocklists of the same
-    collections are searched too.
+    collections are searched too. A video's duplicates are the videos it copies (no blocklist).
     """
     policy = policy_of(collection)
     names = [collection.name, *policy.check_against]
+    if isinstance(features, VideoFeatures):
+        return Found(find_video_matches(session, registry, names, features, policy), None)
     excluded = not_duplicates_of(session, collection.tenant, features.sha256)
     matches: list[Match] = []
     for name in names:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
+from dupgate.analysis.video import VideoFeatures
 from dupgate.events.notify import DecisionWaiters, TooManyWaiters, redis_url
 from dupgate.gateway.deps import (
     CallerOutsideTransaction,
@@ -27,11 +28,13 @@ from dupgate.gateway.errors import CONFLICT, UNSUPPORTED_FILE
 from dupgate.gateway.fields import EXTERNAL_ID_LENGTH, PathId
 from dupgate.gateway.forms import (
     analysed,
+    analysed_video,
     checked_text,
     exists,
     multipart,
     parse_labels,
     staged_image,
+    staged_image_or_video,
     staged_video,
 )
 from dupgate.gateway.rate_limits import RateLimitedUploadCaller
@@ -286,18 +289,23 @@ async def check_image(
     services: ServicesDep,
     caller: RateLimitedUploadCaller,
 ) -> CheckResult:
-    """Analyse and match an image without committing anything: the same code as the worker."""
+    """Analyse and match an image or a video without committing anything: the same code as the
+    worker."""
     await run_in_threadpool(exists, services, caller, collection)
-    form = await staged_image(request, services)
+    form, media = await staged_image_or_video(request, services)
+    features: Features | VideoFeatures
     try:
         assert form.file is not None
-        features = await analysed(services, form.file, collection)
+        if media == "video":
+            features = await analysed_video(services, form.file)
+        else:
+            features = await analysed(services, form.file, collection)
     finally:
         discard(form)
     return await run_in_threadpool(_check, services, collection, features)
 
 
-def _check(services: Services, collection: str, features: Features) -> CheckResult:
+def _check(services: Services, collection: str, features: Features | VideoFeatures) -> CheckResult:
     # /check commits nothing: it reads in snapshots, and none is open while a worker analyses.
     with read_scope(services.database_url) as snapshot:
         found = find_duplicates(

@@ -68,6 +68,12 @@ def test_the_shared_copy_with_a_small_logo_is_linked_as_near(server: Server, cha
     original = video_decision(server, c, chair)["video_id"]
 
     with_logo = transcode(clip("chair-22-with-small-logo-bar"), seconds=8)
+    checked = server.client.post(
+        f"/v1/collections/{c}/check", files={"file": ("clip.mp4", io.BytesIO(with_logo))}
+    )
+    assert checked.status_code == 200, checked.text
+    assert checked.json()["tier"] == "near"
+    assert checked.json()["matches"][0]["video_id"] == original
     copy = video_decision(server, c, with_logo)
 
     assert (copy["action"], copy["tier"]) == ("linked", "near"), copy
