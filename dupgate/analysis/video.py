@@ -212,6 +212,10 @@ def sample_frames(data: bytes, limits: VideoLimits = DEFAULT_VIDEO_LIMITS) -> Sa
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except (av.error.FFmpegError, ValueError, EOFError) as e:
+        if _mp4_cut_short(data):
+            raise InvalidVideo(
+                "truncated", "the video file is cut short; upload the complete file"
+            ) from None
         raise InvalidVideo(
             "not_a_video", f"the file could not be read as a video ({type(e).__name__})"
         ) from None
@@ -256,10 +260,16 @@ def sample_frames(data: bytes, limits: VideoLimits = DEFAULT_VIDEO_LIMITS) -> Sa
         raise InvalidVideo(reason, "the video stream holds no decodable frame")
     duration = max(seen, declared or 0.0)
     if broken and declared and seen < 0.5 * declared:
+        if broken == "cut short":
+            raise InvalidVideo(
+                "truncated",
+                f"the video stream breaks off at {seen:.1f} s of the {declared:.1f} s it "
+                "declares; upload the complete file",
+            )
         raise InvalidVideo(
-            "truncated",
-            f"the video stream breaks off at {seen:.1f} s of the {declared:.1f} s it declares; "
-            "upload the complete file",
+            "corrupt",
+            f"the video stream is damaged at {seen:.1f} s of the {declared:.1f} s it declares; "
+            "upload an undamaged file",
         )
     if duration <= 0 and len(frames) <= 1 and declared is not None and declared <= 0:
         raise InvalidVideo("zero_duration", "the video lasts 0 seconds")
@@ -287,8 +297,9 @@ def _decode_grid(
     width: int,
     height: int,
     limits: VideoLimits,
-) -> tuple[list[tuple[float, int, Image.Image]], float | None, bool]:
-    """(kept frames, time of the last decoded frame, whether decoding met broken data)."""
+) -> tuple[list[tuple[float, int, Image.Image]], float | None, str | None]:
+    """(kept frames, time of the last decoded frame, how decoding broke off: "cut short",
+    "damaged" or None)."""
     scale = min(1.0, WORKING_SIZE / max(width, height))
     size = (max(2, round(width * scale)), max(2, round(height * scale)))
     kept: list[tuple[float, int, Image.Image]] = []
@@ -297,7 +308,7 @@ def _decode_grid(
     next_sample = 0.0
     last: float | None = None
     decoded = 0
-    broken = False
+    broken: str | None = None
     try:
         for frame in container.decode(stream):
             if frame.time is None:
@@ -333,6 +344,25 @@ def _decode_grid(
             last_grey = grey
     except InvalidVideo:
         raise
-    except (av.error.FFmpegError, ValueError, EOFError, MemoryError):
-        broken = True
+    except (av.error.EOFError, EOFError):
+        broken = "cut short"
+    except (av.error.FFmpegError, ValueError, MemoryError):
+        broken = "damaged"
     return kept, last, broken
+
+
+def _mp4_cut_short(data: bytes) -> bool:
+    """Whether an MP4/QuickTime file's top-level boxes run past its end (a cut-off download)."""
+    if data[4:8] != b"ftyp":
+        return False
+    position = 0
+    while position + 8 <= len(data):
+        size = int.from_bytes(data[position : position + 4], "big")
+        if size == 1 and position + 16 <= len(data):
+            size = int.from_bytes(data[position + 8 : position + 16], "big")
+        if size == 0:
+            return False  # the last box runs to the end of the file, as declared
+        if size < 8:
+            return False  # not boxes: let the caller call it damaged
+        position += size
+    return position > len(data)

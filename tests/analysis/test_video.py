@@ -81,7 +81,7 @@ def test_a_truncated_video_is_refused() -> None:
     content = drawn_video(6)
     with pytest.raises(InvalidVideo) as refused:
         sample_frames(content[: len(content) // 3])
-    assert refused.value.reason in ("truncated", "not_a_video", "corrupt", "zero_duration")
+    assert refused.value.reason == "truncated"
 
 
 def test_limits_refuse_long_large_and_many_framed_videos() -> None:
@@ -94,3 +94,16 @@ def test_limits_refuse_long_large_and_many_framed_videos() -> None:
         with pytest.raises(InvalidVideo) as refused:
             sample_frames(content, limits)
         assert refused.value.reason == reason
+
+
+def test_a_stream_damaged_in_the_middle_is_refused_as_corrupt() -> None:
+    content = bytearray(drawn_video(8))
+    middle = len(content) // 3
+    content[middle : middle + len(content) // 3] = bytes(range(256)) * (len(content) // 768)
+    try:
+        sampled = sample_frames(bytes(content))
+    except InvalidVideo as refused:
+        assert refused.reason in ("corrupt", "truncated")
+    else:
+        # FFmpeg conceals some damage; what it decodes is then a usable, shorter video.
+        assert sampled.frames

@@ -148,7 +148,7 @@ def test_bad_video_input_ends_with_a_clear_reason(server: Server, chair: bytes) 
 
     truncated = video_decision(server, c, chair[: len(chair) // 3])
     assert truncated["action"] == "rejected"
-    assert truncated["reason"].startswith("invalid_video ("), truncated
+    assert truncated["reason"].startswith("invalid_video (truncated)"), truncated
 
     sound = video_decision(server, c, audio_only())
     assert sound["action"] == "rejected"
