@@ -29,13 +29,14 @@ from dupgate.analysis.preview import preview_jpeg
 
 # Bump whenever sampling or dropping changes: stored video features of another version are
 # recomputed. Frames are image features, so ANALYSIS_VERSION is part of it too.
-VIDEO_ANALYSIS_VERSION = 1
+VIDEO_ANALYSIS_VERSION = 2  # 2: flatness judged on the middle of the frame
 
 # One frame a second, at most MAX_FRAMES: a longer video is sampled more sparsely.
 FRAME_INTERVAL = 1.0
 MAX_FRAMES = 120
-# A frame whose grey levels spread less than this (standard deviation, 0-255) is black, white
-# or one flat colour: an intro, a fade, a title card's background. It proves nothing.
+# A frame whose middle's grey levels spread less than this (standard deviation, 0-255) is
+# black, white or one flat colour: an intro, a fade, a bare wall. It proves nothing. The middle
+# (60% of each side), so that a logo in a corner or letterbox bars do not make it count.
 FLAT_STD = 8.0
 # A frame that differs from the last kept one by less than this (mean absolute grey difference
 # of 32x32 thumbnails, 0-255) repeats it: a still shot stands for all its seconds at once.
@@ -334,7 +335,7 @@ def _decode_grid(
             grey = np.asarray(
                 picture.convert("L").resize((32, 32), Image.Resampling.BOX), np.float32
             )
-            if float(np.asarray(picture.convert("L"), np.float32).std()) < FLAT_STD:
+            if _flat(picture):
                 continue
             if last_grey is not None and float(np.abs(grey - last_grey).mean()) < REPEAT_DIFF:
                 t0, weight, first = kept[-1]
@@ -366,3 +367,10 @@ def _mp4_cut_short(data: bytes) -> bool:
             return False  # not boxes: let the caller call it damaged
         position += size
     return position > len(data)
+
+
+def _flat(picture: Image.Image) -> bool:
+    """Whether the middle of the frame is one flat colour."""
+    grey = np.asarray(picture.convert("L"), np.float32)
+    h, w = grey.shape
+    return float(grey[h // 5 : h - h // 5, w // 5 : w - w // 5].std()) < FLAT_STD
