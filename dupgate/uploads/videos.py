@@ -154,8 +154,6 @@ def frame_matches(
     best: dict[str, tuple[float, int]] = {}
     for name in names:
         index = registry.synced(session, name, FRAMES)
-        if len(index) == 0:
-            continue
         for entry in index.candidates(image, FRAME_CANDIDATES):
             video_id, _, entry_number = entry.image_id.rpartition("/")
             value = score(image, entry.features)

@@ -37,8 +37,8 @@ def video_decision(server: Server, collection: str, content: bytes, **fields: st
 
 @pytest.fixture(scope="module")
 def chair() -> bytes:
-    """The first 8 seconds of the chair clip: the original every test uploads first."""
-    return transcode(clip(CHAIR), seconds=8)
+    """The first 6 seconds of the chair clip: the original most tests upload first."""
+    return transcode(clip(CHAIR), seconds=6)
 
 
 def test_a_reencoded_smaller_copy_is_rejected_as_exact_naming_the_original(
@@ -49,10 +49,10 @@ def test_a_reencoded_smaller_copy_is_rejected_as_exact_naming_the_original(
     assert (first["action"], first["tier"]) == ("accepted", "unique")
     original = first["video_id"]
     assert server.client.get(f"/v1/videos/{original}").json()["duration"] == pytest.approx(
-        8, abs=0.2
+        6, abs=0.2
     )
 
-    reencoded = transcode(clip(CHAIR), seconds=8, scale=0.75, crf=32)
+    reencoded = transcode(clip(CHAIR), seconds=6, scale=0.75, crf=32)
     copy = video_decision(server, c, reencoded)
 
     assert (copy["action"], copy["tier"]) == ("rejected", "exact"), copy
@@ -67,7 +67,7 @@ def test_the_shared_copy_with_a_small_logo_is_linked_as_near(server: Server, cha
     c = new_collection(server)
     original = video_decision(server, c, chair)["video_id"]
 
-    with_logo = transcode(clip("chair-22-with-small-logo-bar"), seconds=8)
+    with_logo = transcode(clip("chair-22-with-small-logo-bar"), seconds=6)
     checked = server.client.post(
         f"/v1/collections/{c}/check", files={"file": ("clip.mp4", io.BytesIO(with_logo))}
     )
@@ -88,7 +88,7 @@ def test_a_logo_added_here_to_a_downscaled_copy_is_near(server: Server, chair: b
     c = new_collection(server)
     original = video_decision(server, c, chair)["video_id"]
 
-    copy = video_decision(server, c, transcode(clip(CHAIR), seconds=8, scale=0.5, edit=logo))
+    copy = video_decision(server, c, transcode(clip(CHAIR), seconds=6, scale=0.5, edit=logo))
 
     assert (copy["action"], copy["tier"]) == ("linked", "near"), copy
     assert copy["matches"][0]["video_id"] == original
@@ -163,7 +163,7 @@ def test_a_held_video_is_linked_by_its_reviewer(server: Server, chair: bytes) ->
     c = f"v-{uuid.uuid4().hex[:8]}"
     admin.put_collection(c, {"policy": {"near": "hold"}})
     original = video_decision(admin, c, chair)["video_id"]
-    r = post_video(admin, c, transcode(clip(CHAIR), seconds=8, edit=logo))
+    r = post_video(admin, c, transcode(clip(CHAIR), seconds=6, edit=logo))
     held_id = r.json()["upload_id"]
     held = admin.decided(held_id)["decision"]
     assert (held["action"], held["tier"]) == ("held", "near"), held
