@@ -31,13 +31,14 @@ def transcode(
     *,
     start: float = 0.0,
     seconds: float = 8.0,
-    scale: float = 1.0,
-    crf: int = 20,
+    scale: float = 0.5,
+    crf: int = 28,
     edit: Edit | None = None,
     speed: float = 1.0,
 ) -> bytes:
-    """The clip from `start` for `seconds` (of output), H.264 in MP4, optionally scaled, edited
-    frame by frame and sped up; `crf` is the quality (higher is worse)."""
+    """The clip from `start` for `seconds` (of output), H.264 in MP4, scaled (by default to
+    half: small files keep the test servers' stores small), edited frame by frame and sped up;
+    `crf` is the quality (higher is worse)."""
     out = io.BytesIO()
     with av.open(str(path)) as source, av.open(out, mode="w", format="mp4") as target:
         stream = source.streams.video[0]

@@ -52,7 +52,7 @@ def test_a_reencoded_smaller_copy_is_rejected_as_exact_naming_the_original(
         6, abs=0.2
     )
 
-    reencoded = transcode(clip(CHAIR), seconds=6, scale=0.75, crf=32)
+    reencoded = transcode(clip(CHAIR), seconds=6, scale=0.35, crf=34)
     copy = video_decision(server, c, reencoded)
 
     assert (copy["action"], copy["tier"]) == ("rejected", "exact"), copy
@@ -88,7 +88,7 @@ def test_a_logo_added_here_to_a_downscaled_copy_is_near(server: Server, chair: b
     c = new_collection(server)
     original = video_decision(server, c, chair)["video_id"]
 
-    copy = video_decision(server, c, transcode(clip(CHAIR), seconds=6, scale=0.5, edit=logo))
+    copy = video_decision(server, c, transcode(clip(CHAIR), seconds=6, scale=0.4, edit=logo))
 
     assert (copy["action"], copy["tier"]) == ("linked", "near"), copy
     assert copy["matches"][0]["video_id"] == original
