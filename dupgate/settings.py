@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     body_read_timeout_seconds: float = 300.0
     # Pillow refuses images with more pixels than this before decoding them (decompression bombs).
     max_pixels: int = 64_000_000
+    # Videos (POST /v1/collections/{c}/videos): the body's limit, and what decoding refuses
+    # (a `rejected` decision saying which): longer, larger frames, more frames. A worker decodes
+    # a video once, in about a tenth of its length, so the length also bounds a task's time.
+    max_video_upload_bytes: int = 500 * 1024 * 1024
+    max_video_seconds: float = 600.0
+    max_video_pixels: int = 4096 * 2304
+    max_video_frames: int = 600 * 120
     embedder_backend: Literal["onnx", "torchscript"] = "onnx"
     embedder_model_path: str | None = None
     embedder_device: str = "cpu"

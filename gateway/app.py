@@ -41,6 +41,7 @@ from dupgate.gateway.routes import (
     review,
     scans,
     uploads,
+    videos,
     webhooks,
 )
 from dupgate.gateway.schemas.health import Health, Readiness, ReadinessCheck
@@ -141,7 +142,18 @@ class Gateway(FastAPI):
 def create_app() -> FastAPI:
     """Build the gateway."""
     app = Gateway(title="dupgate", description=about or "", version=version("dupgate"))
-    routers = (collections, uploads, images, review, blocklist, scans, events, webhooks, keys)
+    routers = (
+        collections,
+        uploads,
+        images,
+        videos,
+        review,
+        blocklist,
+        scans,
+        events,
+        webhooks,
+        keys,
+    )
     for module in routers:
         app.include_router(
             module.router, prefix="/v1", dependencies=[Depends(caller)], responses=COMMON_ERRORS
@@ -153,6 +165,7 @@ def create_app() -> FastAPI:
     app.add_middleware(
         BodyLimits,
         max_upload_bytes=settings.max_upload_bytes,
+        max_video_upload_bytes=settings.max_video_upload_bytes,
         idle_timeout=settings.body_idle_timeout_seconds,
         read_timeout=settings.body_read_timeout_seconds,
     )

@@ -11,10 +11,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from dupgate.analysis import Features, InvalidImage
 from dupgate.analysis.features import ANALYSIS_VERSION
-from dupgate.analysis.formats import sniff
+from dupgate.analysis.formats import UnsupportedFile, sniff, sniff_video
 from dupgate.analysis.remote import AnalysisUnavailable, new_request_id, receive_answer
+from dupgate.analysis.video import InvalidVideo, VideoFeatures
 from dupgate.events.notify import redis_url
 from dupgate.gateway.fields import FILENAME_LENGTH, LABEL_LENGTH
+from dupgate.gateway.limits import BodyTooLarge
 from dupgate.gateway.staging import StagedFile, StagedForm, discard, stage_form
 from dupgate.services import Services
 from dupgate.store.db import read_scope
@@ -66,6 +68,24 @@ async def staged_image(request: Request, services: Services) -> StagedForm:
     return form
 
 
+async def staged_video(request: Request, services: Services) -> StagedForm:
+    """The request's form with its `file` staged and sniffed as a video container."""
+    settings = services.settings
+    form = await stage_form(request, settings.data_dir / "tmp", settings.max_video_upload_bytes)
+    if form.file is None:
+        discard(form)
+        raise HTTPException(
+            422, "the form has no `file` field: send the video as multipart field `file`"
+        )
+    try:
+        checked_text("the file name", form.file.filename, FILENAME_LENGTH)
+        sniff_video(form.file.head)
+    except Exception:
+        discard(form)
+        raise
+    return form
+
+
 def exists(services: Services, caller: Caller, collection: str) -> None:
     """404 unless the caller sees the collection: asked before a body is read, so a wrong name
     costs no upload, and in a snapshot, so no lock is held while the body streams."""
@@ -89,6 +109,32 @@ def multipart(*fields: str) -> dict[str, Any]:
     }
 
 
+async def staged_image_or_video(request: Request, services: Services) -> tuple[StagedForm, str]:
+    """The form of a /check: its `file` staged and sniffed as an image or else a video."""
+    settings = services.settings
+    limit = max(settings.max_upload_bytes, settings.max_video_upload_bytes)
+    form = await stage_form(request, settings.data_dir / "tmp", limit)
+    if form.file is None:
+        discard(form)
+        raise HTTPException(422, "the form has no `file` field: send the file as field `file`")
+    try:
+        checked_text("the file name", form.file.filename, FILENAME_LENGTH)
+        try:
+            sniff(form.file.head)
+        except UnsupportedFile as not_image:
+            try:
+                sniff_video(form.file.head)
+            except UnsupportedFile:
+                raise not_image from None
+            return form, "video"
+        if form.file.size > settings.max_upload_bytes:
+            raise BodyTooLarge(settings.max_upload_bytes, "image")
+    except Exception:
+        discard(form)
+        raise
+    return form, "image"
+
+
 async def analysed(services: Services, staged: StagedFile, collection: str) -> Features:
     """The staged file's features: stored ones for bytes the collection's tenant holds, else
     analysed by a worker (422 if the image is invalid, 503 if no worker answers in
@@ -96,15 +142,31 @@ async def analysed(services: Services, staged: StagedFile, collection: str) -> F
     features = await run_in_threadpool(_stored_features, services, staged.sha256, collection)
     if features is not None:
         return features
+    result = await _analysed_by_worker(services, staged, "image")
+    assert isinstance(result, Features)
+    return result
+
+
+async def analysed_video(services: Services, staged: StagedFile) -> VideoFeatures:
+    """A staged video's features, analysed by a worker (422 if it is not a usable video)."""
+    result = await _analysed_by_worker(services, staged, "video")
+    assert isinstance(result, VideoFeatures)
+    return result
+
+
+async def _analysed_by_worker(
+    services: Services, staged: StagedFile, media: str
+) -> Features | VideoFeatures:
     request_id = new_request_id()
     key = f"checks/{request_id}"
     timeout = services.settings.check_timeout_seconds
     await run_in_threadpool(_stage_for_workers, services, staged, key)
     try:
-        await run_in_threadpool(_enqueue_analysis, request_id, key, timeout)
+        await run_in_threadpool(_enqueue_analysis, request_id, key, timeout, media)
         return await receive_answer(redis_url(services.settings), request_id, timeout)
     except InvalidImage as e:
-        raise HTTPException(422, f"invalid_image ({e.reason}): {e.message}") from e
+        kind = "invalid_video" if isinstance(e, InvalidVideo) else "invalid_image"
+        raise HTTPException(422, f"{kind} ({e.reason}): {e.message}") from e
     finally:
         await run_in_threadpool(services.store.delete, key)
 
@@ -121,11 +183,11 @@ def _stage_for_workers(services: Services, staged: StagedFile, key: str) -> None
         services.store.put(key, iter(lambda: f.read(1 << 20), b""))
 
 
-def _enqueue_analysis(request_id: str, key: str, timeout: float) -> None:
+def _enqueue_analysis(request_id: str, key: str, timeout: float, media: str) -> None:
     from dupgate.workers.tasks import analyse_staged
 
     try:
         # Expires with the wait: a worker that gets to it later skips it.
-        analyse_staged.apply_async((request_id, key), expires=timeout)
+        analyse_staged.apply_async((request_id, key, media), expires=timeout)
     except Exception as e:
         raise AnalysisUnavailable(f"the broker is unreachable: {type(e).__name__}") from e

@@ -45,11 +45,13 @@ class BodyLimits:
         app: ASGIApp,
         *,
         max_upload_bytes: int,
+        max_video_upload_bytes: int | None = None,
         idle_timeout: float,
         read_timeout: float,
     ) -> None:
         self.app = app
         self.max_upload_bytes = max_upload_bytes
+        self.max_video_upload_bytes = max_video_upload_bytes or max_upload_bytes
         self.idle_timeout = idle_timeout
         self.read_timeout = read_timeout
 
@@ -58,6 +60,8 @@ class BodyLimits:
         headers = dict(scope.get("headers") or [])
         content_type = headers.get(b"content-type", b"").lower()
         if content_type.startswith(b"multipart/"):
+            if str(scope.get("path", "")).endswith(("/videos", "/check")):
+                return self.max_video_upload_bytes + FORM_OVERHEAD_BYTES
             return self.max_upload_bytes + FORM_OVERHEAD_BYTES
         return MAX_JSON_BODY_BYTES
 

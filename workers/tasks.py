@@ -17,6 +17,7 @@ from dupgate.analysis import Features, InvalidImage, analyze
 from dupgate.analysis.decode import decode
 from dupgate.analysis.preview import preview_jpeg, preview_key
 from dupgate.analysis.remote import send_answer
+from dupgate.analysis.video import VideoFeatures, VideoLimits, analyze_video
 from dupgate.events.audit import on_uploads_decided, on_webhooks_due
 from dupgate.events.notify import publish_decided, redis_url
 from dupgate.logs import upload_context
@@ -58,6 +59,11 @@ def process_upload(upload_id: str) -> None:
         upload_id,
         max_attempts=settings.max_task_attempts,
         max_pixels=settings.max_pixels,
+        video_limits=VideoLimits(
+            max_seconds=settings.max_video_seconds,
+            max_pixels=settings.max_video_pixels,
+            max_frames=settings.max_video_frames,
+        ),
         owner=owner,
         lease=timedelta(seconds=settings.upload_lease_seconds),
     )
@@ -85,7 +91,7 @@ def process_upload(upload_id: str) -> None:
 
 
 @app.task(acks_late=False)
-def analyse_staged(request_id: str, staging_key: str) -> None:
+def analyse_staged(request_id: str, staging_key: str, media: str = "image") -> None:
     """Analyse bytes the gateway staged (/check, a blocked file) and hand it the features.
 
     Nothing is stored. Not retried: the gateway waits only so long, and answers 503 after.
@@ -95,9 +101,16 @@ def analyse_staged(request_id: str, staging_key: str) -> None:
         content = services.store.get(staging_key)
     except BlobNotFound:
         return  # the gateway stopped waiting and removed them
-    result: Features | InvalidImage
+    result: Features | VideoFeatures | InvalidImage
+    settings = services.settings
     try:
-        result = analyze(content, services.embedder, max_pixels=services.settings.max_pixels)
+        if media == "video":
+            limits = VideoLimits(
+                settings.max_video_seconds, settings.max_video_pixels, settings.max_video_frames
+            )
+            result = analyze_video(content, services.embedder, limits)
+        else:
+            result = analyze(content, services.embedder, max_pixels=settings.max_pixels)
     except InvalidImage as e:
         result = e
     except Exception as e:

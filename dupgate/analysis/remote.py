@@ -16,6 +16,9 @@ import redis
 import redis.asyncio
 
 from dupgate.analysis import Features, InvalidImage
+from dupgate.analysis.video import InvalidVideo, VideoFeatures
+
+Result = Features | VideoFeatures
 
 ANSWER_TTL_SECONDS = 300
 
@@ -34,22 +37,30 @@ def answer_key(request_id: str) -> str:
     return f"dupgate:analysis:{request_id}"
 
 
-def encode_answer(result: Features | InvalidImage) -> bytes:
-    """An answer as bytes: the features, or why the image is invalid."""
+def encode_answer(result: Result | InvalidImage) -> bytes:
+    """An answer as bytes: the features (an image's or a video's), or why the file is invalid."""
     if isinstance(result, InvalidImage):
-        return b"E" + json.dumps({"reason": result.reason, "message": result.message}).encode()
+        video = isinstance(result, InvalidVideo)
+        error = {"reason": result.reason, "message": result.message, "video": video}
+        return b"E" + json.dumps(error).encode()
+    if isinstance(result, VideoFeatures):
+        return b"V" + result.to_bytes()
     return b"F" + result.to_bytes()
 
 
-def decode_answer(payload: bytes) -> Features:
-    """The features in an answer; raises InvalidImage for an invalid image."""
+def decode_answer(payload: bytes) -> Result:
+    """The features in an answer; raises InvalidImage (or InvalidVideo) for an invalid file."""
     if payload[:1] == b"E":
         error = json.loads(payload[1:])
+        if error.get("video"):
+            raise InvalidVideo(error["reason"], error["message"])
         raise InvalidImage(error["reason"], error["message"])
+    if payload[:1] == b"V":
+        return VideoFeatures.from_bytes(payload[1:])
     return Features.from_bytes(payload[1:])
 
 
-def send_answer(url: str, request_id: str, result: Features | InvalidImage) -> None:
+def send_answer(url: str, request_id: str, result: Result | InvalidImage) -> None:
     """Hand the result to the waiting gateway (worker side)."""
     client = redis.Redis.from_url(url, socket_timeout=10)
     try:
@@ -62,7 +73,7 @@ def send_answer(url: str, request_id: str, result: Features | InvalidImage) -> N
         client.close()
 
 
-async def receive_answer(url: str, request_id: str, timeout: float) -> Features:
+async def receive_answer(url: str, request_id: str, timeout: float) -> Result:
     """Wait for the worker's answer (gateway side): features, InvalidImage or AnalysisUnavailable."""
     client = redis.asyncio.Redis.from_url(url, socket_timeout=timeout + 5)
     try:

@@ -12,9 +12,15 @@ from dupgate.vocabulary import Tier
 class Match:
     """A committed image that duplicates the query, with the combined score and its tier."""
 
-    image_id: str
+    image_id: str  # the matched image's id, or the video's where kind is "video"
     score: float
     tier: Tier  # exact or near
+    kind: str = "image"  # "image" or "video"
+    # For a video: where the upload lies in it (seconds), and how much of each matched.
+    offset_seconds: float | None = None
+    query_coverage: float | None = None
+    match_coverage: float | None = None
+    relation: str | None = None  # for two videos: same, upload_within_match, match_within_upload
 
 
 def find_matches(

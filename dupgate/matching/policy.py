@@ -47,8 +47,18 @@ class Decision:
         return outcome_of(self.action)
 
 
-def decide(matches: list[Match], policy: Policy, blocked: BlockedMatch | None = None) -> Decision:
-    """Apply the policy to the matches (best first); a blocked match overrides the policy."""
+def decide(
+    matches: list[Match],
+    policy: Policy,
+    blocked: BlockedMatch | None = None,
+    *,
+    media: str = "image",
+) -> Decision:
+    """Apply the policy to the matches (best first); a blocked match overrides the policy.
+
+    An upload is linked to (or overwrites) only what is of its own kind: an image whose best
+    match is a video's frame is kept as an image where the policy says link or overwrite.
+    """
     if blocked is not None:
         source = f"image {blocked.image_id}" if blocked.image_id else "a blocked file"
         reason = (
@@ -60,10 +70,28 @@ def decide(matches: list[Match], policy: Policy, blocked: BlockedMatch | None = 
         return Decision(policy.actions[Tier.UNIQUE], Tier.UNIQUE, (), "no duplicate found")
     best = matches[0]
     action = policy.actions[best.tier]
-    reason = f"{best.tier} duplicate of image {best.image_id} (score {best.score:.3f})"
+    reason = f"{best.tier} duplicate of {best.kind} {best.image_id}{_where(best, media)} (score {best.score:.3f})"
     if action in (Action.ACCEPT, Action.HOLD) and best.tier != Tier.UNIQUE:
         reason = f"{reason}; policy says {action}"
+    if best.kind != media and action in (Action.LINK, Action.OVERWRITE):
+        reason = (
+            f"{reason}; policy says {action}, but an {media} is linked only to an {media}: kept"
+        )
+        return Decision(Action.ACCEPT, best.tier, tuple(matches), reason)
     return Decision(action, best.tier, tuple(matches), reason, target=best.image_id)
+
+
+def _where(match: Match, media: str) -> str:
+    """Where in a matched video the upload lies, in words."""
+    if match.kind != "video" or match.offset_seconds is None:
+        return ""
+    if media == "image":
+        return f", the frame at {match.offset_seconds:.1f} s"
+    if match.relation == "upload_within_match":
+        return f", a clip of it from {match.offset_seconds:.1f} s"
+    if match.relation == "match_within_upload":
+        return f", which is a clip of the upload from {-match.offset_seconds:.1f} s"
+    return ""
 
 
 def invalid_image(reason: str, message: str) -> Decision:

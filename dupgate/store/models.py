@@ -148,6 +148,9 @@ class Upload(Base):
     # How long the worker took to read, decode and embed the bytes (the analysis-latency
     # metric); None when the analysis of identical bytes was reused, or before 0006.
     analysis_seconds: Mapped[float | None] = mapped_column(Float)
+    # "image" or "video": which endpoint it came through, and so what it becomes.
+    media: Mapped[str] = mapped_column(String(10), default="image", server_default="image")
+    video_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class ImageFeatures(Base):
@@ -184,6 +187,41 @@ class Image(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class VideoFeaturesRow(Base):
+    """A video's analysis, keyed by the SHA-256 of its bytes: its kept frames' times, weights
+    and the keys of their image features (stored in image_features, one row a frame)."""
+
+    __tablename__ = "video_features"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Video(Base):
+    """A committed video, or a link record (`linked_to` another video, no blob of its own)."""
+
+    __tablename__ = "videos"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    collection: Mapped[str] = mapped_column(ForeignKey("collections.name"), index=True)
+    upload_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("video_features.sha256"), index=True)
+    blob_key: Mapped[str | None] = mapped_column(String(300))
+    linked_to: Mapped[str | None] = mapped_column(String(36), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(500), index=True)
+    labels: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    filename: Mapped[str | None] = mapped_column(String(500))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    duration: Mapped[float] = mapped_column(Float)
+    format: Mapped[str] = mapped_column(String(20))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class IndexChange(Base):
     """An append-only log of what entered or left a collection's index, in commit order.
 
@@ -196,7 +234,8 @@ class IndexChange(Base):
     collection: Mapped[str] = mapped_column(String(200), index=True)
     # "images": the collection's committed images; "blocked": its blocklist (image_id = block id).
     kind: Mapped[str] = mapped_column(String(10), default="images")
-    image_id: Mapped[str] = mapped_column(String(36))
+    # An image's id, or "<video id>/<frame number>" for a video's frame (kind "frames").
+    image_id: Mapped[str] = mapped_column(String(80))
     op: Mapped[str] = mapped_column(String(10))  # add|remove
     sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

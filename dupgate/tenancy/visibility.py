@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from dupgate.errors import NotFound
 from dupgate.store.locking import UnknownCollection
-from dupgate.store.models import Collection, Image, Scan, Upload, Webhook
+from dupgate.store.models import Collection, Image, Scan, Upload, Video, Webhook
 from dupgate.tenancy.keys import Caller, Forbidden
 from dupgate.vocabulary import Scope
 
@@ -106,3 +106,21 @@ def visible_webhook(session: Session, caller: Caller, webhook_id: str) -> Webhoo
     if hook is None or hook.deleted_at is not None or not caller.sees(hook.tenant):
         raise UnknownWebhook(f"no webhook with id {webhook_id}")
     return hook
+
+
+class UnknownVideo(NotFound):
+    """No video with this id that the caller may see."""
+
+    code = "unknown_video"
+
+    def __init__(self, video_id: str) -> None:
+        super().__init__(f"no video with id {video_id}")
+
+
+def visible_video(session: Session, caller: Caller, video_id: str) -> Video:
+    """The video if the caller's tenant owns its collection; UnknownVideo otherwise."""
+    video = session.get(Video, video_id)
+    collection = session.get(Collection, video.collection) if video else None
+    if video is None or collection is None or not caller.sees(collection.tenant):
+        raise UnknownVideo(video_id)
+    return video

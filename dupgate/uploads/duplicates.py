@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features, InvalidImage
+from dupgate.analysis.video import VideoFeatures
 from dupgate.curation.blocklist import blocked_match
 from dupgate.curation.not_duplicates import not_duplicates_of
 from dupgate.events.audit import SYSTEM, record_event
@@ -19,6 +20,7 @@ from dupgate.store.models import BlockedImage, Collection, Image, ImageFeatures,
 from dupgate.tenancy.collections import policy_of
 from dupgate.uploads.commit import commit_decision
 from dupgate.uploads.payloads import MatchPayload, upload_event_data
+from dupgate.uploads.videos import describe_video_matches, find_video_matches, frame_matches
 from dupgate.vocabulary import FINISHED, UploadStatus
 
 
@@ -81,15 +83,20 @@ class Found:
 
 
 def find_duplicates(
-    session: Session, registry: IndexRegistry, collection: Collection, features: Features
+    session: Session,
+    registry: IndexRegistry,
+    collection: Collection,
+    features: Features | VideoFeatures,
 ) -> Found:
     """The images of the collection, and of those it is checked against, that `features` duplicates.
 
     Pairs a person said are not duplicates are left out; the blocklists of the same
-    collections are searched too.
+    collections are searched too. A video's duplicates are the videos it copies (no blocklist).
     """
     policy = policy_of(collection)
     names = [collection.name, *policy.check_against]
+    if isinstance(features, VideoFeatures):
+        return Found(find_video_matches(session, registry, names, features, policy), None)
     excluded = not_duplicates_of(session, collection.tenant, features.sha256)
     matches: list[Match] = []
     for name in names:
@@ -100,6 +107,7 @@ def find_duplicates(
             if entry.features.sha256 not in excluded
         ]
         matches += find_matches(features, candidates, policy.exact_threshold, policy.near_threshold)
+    matches += frame_matches(session, registry, names, features, policy.near_threshold)
     matches.sort(key=lambda m: (-m.score, m.image_id))
     blocked = blocked_match(session, registry, names, features, policy, excluded)
     return Found(matches, blocked)
@@ -131,7 +139,7 @@ def decide_upload(
         commit_decision(session, store, upload, None, decision)
     else:
         found = find_duplicates(session, registry, collection, features)
-        decision = decide(found.matches, policy, found.blocked)
+        decision = decide(found.matches, policy, found.blocked, media="image")
         commit_decision(session, store, upload, features, decision)
         upload.matches = describe_matches(session, found.matches)
     upload.policy_version = policy.version
@@ -146,7 +154,21 @@ def decide_upload(
 
 
 def describe_matches(session: Session, matches: list[Match]) -> list[MatchPayload]:
-    """Matches as JSON-ready dicts, with each image's collection and external id."""
+    """Matches as JSON-ready dicts, with each image's (or video's) collection and external id."""
+    videos = {
+        id(m): p
+        for m, p in zip(
+            [m for m in matches if m.kind == "video"],
+            describe_video_matches(session, [m for m in matches if m.kind == "video"]),
+            strict=True,
+        )
+    }
+    described = _describe_images(session, [m for m in matches if m.kind != "video"])
+    images = iter(described)
+    return [videos[id(m)] if m.kind == "video" else next(images) for m in matches]
+
+
+def _describe_images(session: Session, matches: list[Match]) -> list[MatchPayload]:
     ids = [m.image_id for m in matches]
     rows = session.execute(
         select(Image.id, Image.collection, Image.external_id).where(Image.id.in_(ids))

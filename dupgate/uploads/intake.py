@@ -35,6 +35,7 @@ class NewUpload:
     labels: tuple[str, ...] = ()
     idempotency_key: str | None = None
     key_id: str | None = None  # the API key that sent it
+    media: str = "image"  # or "video"
 
 
 def new_upload_id() -> str:
@@ -55,7 +56,7 @@ def create_upload(session: Session, upload_id: str, new: NewUpload) -> tuple[Upl
             )
         )
         if earlier is not None:
-            if earlier.sha256 != new.sha256:
+            if earlier.sha256 != new.sha256 or earlier.media != new.media:
                 raise IdempotencyConflict(
                     f"Idempotency-Key {new.idempotency_key!r} was used for a different file "
                     f"(upload {earlier.id}); use a new key for a new file"
@@ -75,6 +76,7 @@ def create_upload(session: Session, upload_id: str, new: NewUpload) -> tuple[Upl
         attempts=0,
         key_id=new.key_id,
         matches=[],
+        media=new.media,
     )
     session.add(upload)
     # Now, not at commit: a concurrent upload with the same key fails here, where the caller

@@ -8,13 +8,19 @@ from dupgate.vocabulary import Outcome, Tier
 
 
 class MatchPayload(TypedDict):
-    """A match as an upload keeps it (JSON), and as the API and the webhooks show it."""
+    """A match as an upload keeps it (JSON), and as the API and the webhooks show it: an image
+    (`image_id`) or a video (`video_id`, with where the upload lies in it)."""
 
-    image_id: str
+    image_id: NotRequired[str]
+    video_id: NotRequired[str]
     collection: str | None  # None once the image is deleted
     external_id: str | None
     score: float
     tier: Tier
+    offset_seconds: NotRequired[float | None]
+    query_coverage: NotRequired[float | None]
+    match_coverage: NotRequired[float | None]
+    relation: NotRequired[str | None]
 
 
 class DecisionPayload(TypedDict):
@@ -22,7 +28,8 @@ class DecisionPayload(TypedDict):
 
     action: Outcome | None
     tier: Tier | None
-    image_id: str | None
+    image_id: str | None  # an image upload's
+    video_id: NotRequired[str | None]  # a video upload's
     matches: list[MatchPayload]
     reason: str | None
     policy_version: int | None
@@ -40,6 +47,8 @@ def decision_payload(upload: Upload) -> DecisionPayload:
         "reason": upload.reason,
         "policy_version": upload.policy_version,
     }
+    if upload.media == "video":
+        payload["video_id"] = upload.video_id
     if upload.reviewed_at is not None:
         payload["reviewed_by"] = upload.reviewed_by
         payload["reviewed_at"] = iso(upload.reviewed_at)

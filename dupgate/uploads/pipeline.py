@@ -16,12 +16,20 @@ from sqlalchemy.orm import Session
 
 from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, InvalidImage, analyze
 from dupgate.analysis.preview import preview_key
+from dupgate.analysis.video import (
+    DEFAULT_VIDEO_LIMITS,
+    InvalidVideo,
+    VideoFeatures,
+    VideoLimits,
+    analyze_video,
+)
 from dupgate.matching.registry import IndexRegistry
 from dupgate.store.blobs import BlobStore
 from dupgate.store.models import Collection, Upload
 from dupgate.transient import is_transient
 from dupgate.uploads.duplicates import decide_upload, save_features, stored_features
 from dupgate.uploads.lifecycle import begin_processing, extend_lease, fail_upload
+from dupgate.uploads.videos import decide_video_upload, save_video_features, stored_video_features
 from dupgate.vocabulary import UploadStatus
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,7 @@ def run_upload(
     max_pixels: int,
     owner: str | None = None,
     lease: timedelta = timedelta(seconds=30),
+    video_limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
 ) -> None:
     """Analyse (or reuse the analysis of) the upload's bytes, then decide and commit it once.
 
@@ -54,12 +63,34 @@ def run_upload(
         if upload is None:
             return
         collection = session.get_one(Collection, upload.collection)
-        known = stored_features(
-            session, upload.sha256, ANALYSIS_VERSION, tenant=collection.tenant, upload_id=upload.id
-        )
         staging_key = upload.staging_key
         owner = upload.lease_owner
+        if upload.media == "video":
+            known_video = stored_video_features(
+                session, upload.sha256, tenant=collection.tenant, upload_id=upload.id
+            )
+        else:
+            known = stored_features(
+                session,
+                upload.sha256,
+                ANALYSIS_VERSION,
+                tenant=collection.tenant,
+                upload_id=upload.id,
+            )
     assert owner is not None
+    if upload.media == "video":
+        with _leased(transaction, upload_id, owner, lease):
+            _analyse_and_decide_video(
+                transaction,
+                store,
+                embedder,
+                registry,
+                upload_id,
+                known_video,
+                staging_key,
+                video_limits,
+            )
+        return
     with _leased(transaction, upload_id, owner, lease):
         _analyse_and_decide(
             transaction, store, embedder, registry, upload_id, known, staging_key, max_pixels
@@ -115,6 +146,52 @@ def _analyse_and_decide(
         if status != UploadStatus.DECIDED:
             result = upload.reason or ""
     log.info("upload %s %s: %s", upload_id, status, result)
+
+
+def _analyse_and_decide_video(
+    transaction: Transaction,
+    store: BlobStore,
+    embedder: Callable[[], Embedder],
+    registry: IndexRegistry,
+    upload_id: str,
+    known: VideoFeatures | None,
+    staging_key: str | None,
+    limits: VideoLimits,
+) -> None:
+    """As _analyse_and_decide, for a video: decoded once, its analysis stored by its bytes."""
+    video: VideoFeatures | InvalidVideo
+    analysis_seconds: float | None = None
+    if known is not None:
+        video = known
+    else:
+        try:
+            assert staging_key is not None, "an undecided upload keeps its staged bytes"
+            started = time.perf_counter()
+            video = analyze_video(store.get(staging_key), embedder(), limits)
+            analysis_seconds = time.perf_counter() - started
+        except InvalidVideo as e:
+            video = e
+        except Exception as e:
+            if is_transient(e):
+                raise
+            log.exception("analysis of video upload %s failed", upload_id)
+            with transaction() as session:
+                failed = session.get(Upload, upload_id)
+                assert failed is not None
+                fail_upload(session, failed, f"analysis_failed: {type(e).__name__}: {e}")
+            return
+        else:
+            with transaction() as session:
+                save_video_features(session, video)
+    with transaction() as session:
+        decide_video_upload(session, store, registry, upload_id, video)
+        upload = session.get_one(Upload, upload_id)
+        if upload.analysis_seconds is None:
+            upload.analysis_seconds = analysis_seconds
+        status, result = upload.status, f"{upload.action} ({upload.tier})"
+        if status != UploadStatus.DECIDED:
+            result = upload.reason or ""
+    log.info("video upload %s %s: %s", upload_id, status, result)
 
 
 @contextmanager

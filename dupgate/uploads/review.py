@@ -12,12 +12,21 @@ from dupgate.events.audit import record_event
 from dupgate.matching.policy import Decision
 from dupgate.store.blobs import BlobStore
 from dupgate.store.locking import lock_with_checked
-from dupgate.store.models import Image, ImageFeatures, Upload, utcnow
+from dupgate.store.models import (
+    Collection,
+    Image,
+    ImageFeatures,
+    Upload,
+    Video,
+    VideoFeaturesRow,
+    utcnow,
+)
 from dupgate.store.paging import Key, Order, Slice, read_page
 from dupgate.tenancy.collections import policy_of
 from dupgate.tenancy.keys import Caller
 from dupgate.uploads.commit import commit_decision
 from dupgate.uploads.payloads import upload_event_data
+from dupgate.uploads.videos import commit_video_decision, load_video_features
 from dupgate.vocabulary import REVIEW_ACTIONS, Action, Outcome, Tier, listing, outcome_of, parse
 
 # The review queue's order: oldest first.
@@ -100,6 +109,9 @@ def review_upload(
     if upload.action != Outcome.HELD or upload.reviewed_at is not None:
         state = upload.action or upload.status
         raise NotReviewable(f"upload {upload_id} is not waiting for review: it is {state}")
+    if upload.media == "video":
+        _review_video(session, store, upload, action, review, caller, collection)
+        return
     features_row = session.get(ImageFeatures, upload.sha256)
     assert features_row is not None, "a held upload was analysed"
     features = Features.from_bytes(features_row.data)
@@ -133,10 +145,61 @@ def review_upload(
     )
 
 
+def _review_video(
+    session: Session,
+    store: BlobStore,
+    upload: Upload,
+    action: Action,
+    review: Review,
+    caller: Caller,
+    collection: Collection,
+) -> None:
+    """Complete a held video upload: accept, link to a video (overwrite links too) or reject."""
+    if review.not_duplicate:
+        raise InvalidReview("not_duplicate is kept for images only, not yet for videos")
+    row = session.get(VideoFeaturesRow, upload.sha256)
+    assert row is not None, "a held upload was analysed"
+    video = load_video_features(session, row.data)
+    target = None
+    if action in (Action.LINK, Action.OVERWRITE):
+        target_id = review.target or next(
+            (m["video_id"] for m in upload.matches if "video_id" in m), None
+        )
+        if target_id is None:
+            raise InvalidReview(f"say which video to {action}: the upload matched none")
+        allowed = (upload.collection, *policy_of(collection).check_against)
+        found = session.get(Video, target_id)
+        if found is None or found.collection not in allowed:
+            raise InvalidReview(
+                f"there is no video {target_id} in collection {upload.collection!r}"
+            )
+        target = found.linked_to or found.id
+    decision = Decision(
+        action,
+        upload.tier or Tier.UNIQUE,
+        (),
+        f"reviewed by {caller.actor}: {outcome_of(action)} (held because: {upload.reason})",
+        target=target,
+    )
+    commit_video_decision(session, store, upload, video, decision)
+    upload.reviewed_by = caller.actor
+    upload.reviewed_at = utcnow()
+    record_event(
+        session,
+        "upload.reviewed",
+        tenant=collection.tenant,
+        actor=caller.actor,
+        collection=collection.name,
+        data={**upload_event_data(upload), "not_duplicate_of": []},
+    )
+
+
 def _target(
     session: Session, upload: Upload, action: Action, chosen: str | None, others: tuple[str, ...]
 ) -> str:
-    target_id = chosen or (upload.matches[0]["image_id"] if upload.matches else None)
+    # The best match that is an image: an image is linked to an image, never to a video.
+    best = next((m["image_id"] for m in upload.matches if "image_id" in m), None)
+    target_id = chosen or best
     if target_id is None:
         raise InvalidReview(f"say which image to {action}: the upload matched none")
     image = session.get(Image, target_id)
@@ -149,7 +212,7 @@ def _target(
 
 
 def _mark_matches(session: Session, tenant: str, upload: Upload, caller: Caller) -> list[str]:
-    ids = [m["image_id"] for m in upload.matches]
+    ids = [m["image_id"] for m in upload.matches if "image_id" in m]
     rows = session.execute(select(Image.id, Image.sha256).where(Image.id.in_(ids))).all()
     for _, sha256 in rows:
         if sha256 != upload.sha256:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
+from dupgate.analysis.video import VideoFeatures
 from dupgate.events.notify import DecisionWaiters, TooManyWaiters, redis_url
 from dupgate.gateway.deps import (
     CallerOutsideTransaction,
@@ -27,11 +28,14 @@ from dupgate.gateway.errors import CONFLICT, UNSUPPORTED_FILE
 from dupgate.gateway.fields import EXTERNAL_ID_LENGTH, PathId
 from dupgate.gateway.forms import (
     analysed,
+    analysed_video,
     checked_text,
     exists,
     multipart,
     parse_labels,
     staged_image,
+    staged_image_or_video,
+    staged_video,
 )
 from dupgate.gateway.rate_limits import RateLimitedUploadCaller
 from dupgate.gateway.routes.collections import CollectionName
@@ -76,11 +80,30 @@ async def post_image(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> UploadAccepted:
     """Stage the image, record a queued upload and enqueue its analysis; answers at once."""
+    return await accept_upload(
+        collection, request, response, services, session, caller, idempotency_key, "image"
+    )
+
+
+async def accept_upload(
+    collection: str,
+    request: Request,
+    response: Response,
+    services: Services,
+    session: Session,
+    caller: Caller,
+    idempotency_key: str | None,
+    media: str,
+) -> UploadAccepted:
+    """Stage the file, record a queued upload (of an image or a video) and enqueue it."""
     await run_in_threadpool(exists, services, caller, collection)
     # Refuse (503) rather than accept what no worker could be told about for a while; an
     # upload accepted just before the broker goes is enqueued by the workers' sweep.
     await run_in_threadpool(require_broker, services)
-    form = await staged_image(request, services)
+    if media == "video":
+        form = await staged_video(request, services)
+    else:
+        form = await staged_image(request, services)
     try:
         labels = parse_labels(form.fields.get("labels"))
         assert form.file is not None
@@ -98,6 +121,7 @@ async def post_image(
             labels=labels,
             idempotency_key=idempotency_key,
             key_id=caller.key_id,
+            media=media,
         )
         upload, created = await run_in_threadpool(_record, services, session, form, upload_id, new)
     finally:
@@ -265,18 +289,23 @@ async def check_image(
     services: ServicesDep,
     caller: RateLimitedUploadCaller,
 ) -> CheckResult:
-    """Analyse and match an image without committing anything: the same code as the worker."""
+    """Analyse and match an image or a video without committing anything: the same code as the
+    worker."""
     await run_in_threadpool(exists, services, caller, collection)
-    form = await staged_image(request, services)
+    form, media = await staged_image_or_video(request, services)
+    features: Features | VideoFeatures
     try:
         assert form.file is not None
-        features = await analysed(services, form.file, collection)
+        if media == "video":
+            features = await analysed_video(services, form.file)
+        else:
+            features = await analysed(services, form.file, collection)
     finally:
         discard(form)
     return await run_in_threadpool(_check, services, collection, features)
 
 
-def _check(services: Services, collection: str, features: Features) -> CheckResult:
+def _check(services: Services, collection: str, features: Features | VideoFeatures) -> CheckResult:
     # /check commits nothing: it reads in snapshots, and none is open while a worker analyses.
     with read_scope(services.database_url) as snapshot:
         found = find_duplicates(

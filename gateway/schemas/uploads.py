@@ -1,6 +1,6 @@
 """Uploads, their decisions and matches, and the answer of a check."""
 
-from typing import Self
+from typing import Literal, Self
 
 from dupgate.gateway.schemas.common import Schema, Timestamp, omitted
 from dupgate.store import models
@@ -9,14 +9,27 @@ from dupgate.vocabulary import Outcome, Tier, UploadStatus
 
 
 class Match(Schema):
-    """An image the upload duplicates."""
+    """An image or a video the upload duplicates."""
 
-    image_id: str
+    image_id: str | None = omitted("the matched image")
+    video_id: str | None = omitted("the matched video")
     # None once the image is deleted (and on uploads decided before matches named it).
     collection: str | None = None
     external_id: str | None
     score: float
     tier: Tier
+    offset_seconds: float | None = omitted(
+        "a video's: where the upload starts in it (an image: the second of the frame it is)"
+    )
+    query_coverage: float | None = omitted(
+        "a video's: the share of the upload's sampled seconds that matched it"
+    )
+    match_coverage: float | None = omitted(
+        "a video's: the share of its sampled seconds that matched the upload"
+    )
+    relation: Literal["same", "upload_within_match", "match_within_upload"] | None = omitted(
+        "a video's: the same video, the upload is a clip of it, or it is a clip of the upload"
+    )
 
 
 class Decision(Schema):
@@ -25,6 +38,7 @@ class Decision(Schema):
     action: Outcome
     tier: Tier
     image_id: str | None
+    video_id: str | None = omitted("a video upload's video, once one is committed")
     matches: list[Match]
     reason: str | None
     policy_version: int | None

@@ -125,3 +125,26 @@ def test_scan_of_a_thousand_distinct_photos_finds_no_group(tmp_path: Path) -> No
     document = json.loads(out_json.read_text())
     assert document["images"] == 1000 and document["skipped"] == []
     assert document["groups"] == []
+
+
+def test_a_folder_scan_groups_videos_as_it_groups_images(tmp_path: Path) -> None:
+    from tests.videos import clip, logo, transcode
+
+    root = tmp_path / "clips"
+    root.mkdir()
+    original = clip("chair-orig-22-sd-bar")
+    (root / "chair.mp4").write_bytes(transcode(original, seconds=6))
+    (root / "chair with logo.mp4").write_bytes(transcode(original, seconds=6, edit=logo))
+    (root / "doorknob.mp4").write_bytes(transcode(clip("doorknob-hd-no-bar"), seconds=4))
+    (root / "not a video.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 but cut off here")
+
+    done = dupgate_scan(str(root), "--json", str(tmp_path / "out.json"))
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert result["videos"] == 3
+    [group] = result["video_groups"]
+    paths = sorted(Path(v["path"]).name for v in group["videos"])
+    assert paths == ["chair with logo.mp4", "chair.mp4"]
+    assert {v["tier"] for v in group["videos"]} == {"near"}
+    assert [Path(s["path"]).name for s in result["skipped"]] == ["not a video.mp4"]

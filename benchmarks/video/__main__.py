@@ -1,0 +1,311 @@
+"""Video copy detection on the shared TMK sample clips and copies made with PyAV, with vPDQ on
+the same clips in the same run: recall per edit, false matches, analysis time per minute.
+
+    .venv/bin/python -m benchmarks.video [--split tuning|heldout|both]
+
+Splits: `tuning` (the sources the thresholds of dupgate/matching/video.py were set on: the
+chair clip and its shared copies, the doorknob clip) and `heldout` (the pattern clip and its
+shared logo copy, the padded-dimensions clip, and the other recording of the chair as a source
+of its own). Every source of both splits is in the index: a copy is a hit when its best match
+is its own source, a false match when anything else is matched. Writes RESULTS.md beside it.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+
+from benchmarks.video.edits import edits, make_copy
+from dupgate.analysis import load_embedder
+from dupgate.analysis.video import InvalidVideo, VideoFeatures, analyze_video, sample_frames
+from dupgate.index.collection import CollectionIndex
+from dupgate.matching.find import Match
+from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR
+from dupgate.matching.video import Timeline, timeline_of, video_matches
+
+VIDEOS = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "videos"
+HERE = Path(__file__).resolve().parent
+
+# source -> (split, the shared copies of it, with the tier each should be matched at)
+SOURCES: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "chair-orig-22-sd-bar": (
+        "tuning",
+        [("chair-22-sd-grey-bar", "exact"), ("chair-22-with-small-logo-bar", "near")],
+    ),
+    "doorknob-hd-no-bar": ("tuning", []),
+    "pattern-hd-no-bar": ("heldout", [("pattern-sd-with-small-logo-bar", "near")]),
+    "test-padded-dimensions": ("heldout", []),
+    "chair-19-sd-bar": ("heldout", []),
+}
+# Where each split's 6 s cuts start (only sources of at least 15 s are cut).
+CUT_STARTS = {"tuning": (3.3, 7.0, 9.6, 15.2), "heldout": (5.4,)}
+
+
+@dataclass
+class Case:
+    """A query: a copy of a source (or a source against the others), and what each method said."""
+
+    split: str
+    source: str
+    edit: str
+    expected: str  # exact, near, or unique (a source against the other sources)
+    seconds: float
+    dupgate: Match | None = None
+    dupgate_other: list[str] = field(default_factory=list)
+    vpdq: str | None = None  # the source vPDQ matched, if any
+    vpdq_other: list[str] = field(default_factory=list)
+    refused: str | None = None  # why dupgate refused the copy, if it did
+
+
+def duration_of(path: Path) -> float:
+    with av.open(str(path), mode="r") as c:
+        s = c.streams.video[0]
+        if s.duration and s.time_base:
+            return float(s.duration * s.time_base)
+        return (c.duration or 0) / av.time_base
+
+
+def vpdq_hash(path: Path) -> tuple[list[object], float]:
+    import vpdq  # benchmarks/video/requirements.txt
+
+    started = time.perf_counter()
+    hashes = vpdq.computeHash(str(path), seconds_per_hash=1.0)
+    return hashes, time.perf_counter() - started
+
+
+def vpdq_match(
+    query: list[object], target: list[object], distance: int = 31, share: float = 0.8
+) -> bool:
+    """vPDQ's matching (ThreatExchange vpdq/README): unique hashes of quality >= 50; the share of
+    each side's hashes within `distance` bits of the other's, both at least 80%."""
+
+    def unique(hashes: list[object]) -> list[object]:
+        seen, kept = set(), []
+        for h in hashes:
+            if h.quality >= 50 and h.hex not in seen:  # type: ignore[attr-defined]
+                seen.add(h.hex)  # type: ignore[attr-defined]
+                kept.append(h)
+        return kept
+
+    q, t = unique(query), unique(target)
+    if not q or not t:
+        return False
+
+    def covered(a: list[object], b: list[object]) -> float:
+        return sum(any(x.hamming_distance(y) <= distance for y in b) for x in a) / len(a)  # type: ignore[attr-defined]
+
+    return covered(q, t) >= share and covered(t, q) >= share
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.video")
+    parser.add_argument("--split", choices=["tuning", "heldout", "both"], default="both")
+    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args(argv)
+    if not VIDEOS.exists():
+        sys.exit(f"the shared clips are not at {VIDEOS}")
+    try:
+        import vpdq  # noqa: F401
+
+        has_vpdq = True
+    except ImportError:
+        has_vpdq = False
+    started = time.time()
+    embedder = load_embedder()
+    work = Path(tempfile.mkdtemp(prefix="dupgate-video-bench-"))
+
+    # Index every source, as a collection's frames index holds committed videos.
+    index: CollectionIndex = CollectionIndex()
+    timelines: dict[str, Timeline] = {}
+    source_vpdq: dict[str, list[object]] = {}
+    timing: list[tuple[str, str, float, float, float, float | None]] = []
+    label = 0
+    analysed: dict[str, VideoFeatures] = {}
+    for name in SOURCES:
+        path = VIDEOS / f"{name}.mp4"
+        data = path.read_bytes()
+        t0 = time.perf_counter()
+        sample_frames(data)
+        decode_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        video = analyze_video(data, embedder)
+        analysis_s = time.perf_counter() - t0
+        analysed[name] = video
+        timelines[name] = timeline_of(video)
+        for number, frame in enumerate(video.frames):
+            label += 1
+            index.add(label, f"{name}/{number}", frame.features)
+        vpdq_s = None
+        if has_vpdq:
+            source_vpdq[name], vpdq_s = vpdq_hash(path)
+        timing.append(
+            (name, f"{video.width}x{video.height}", video.duration, decode_s, analysis_s, vpdq_s)
+        )
+
+    cases: list[Case] = []
+    for name, (split, shared) in SOURCES.items():
+        if args.split not in (split, "both"):
+            continue
+        source = VIDEOS / f"{name}.mp4"
+        queries: list[tuple[str, str, Path]] = []
+        for copy, expected in shared:
+            queries.append((f"shared copy: {copy}", expected, VIDEOS / f"{copy}.mp4"))
+        extra_cuts = [e for start in CUT_STARTS[split][1:] for e in edits(start)[-1:]]
+        for edit in edits(CUT_STARTS[split][0]) + extra_cuts:
+            if duration_of(source) < edit.min_source_seconds:
+                continue
+            out = work / f"{name}-{len(queries)}.mp4"
+            out.write_bytes(make_copy(source, edit))
+            queries.append((edit.name, edit.expected, out))
+        for edit_name, expected, path in queries:
+            case = Case(split, name, edit_name, expected, 0.0)
+            try:
+                video = analyze_video(path.read_bytes(), embedder)
+            except InvalidVideo as refused:
+                case.refused = refused.reason
+            else:
+                case.seconds = video.duration
+                found = video_matches(index, video, timelines.get, DEFAULT_EXACT, DEFAULT_NEAR)
+                case.dupgate = found[0] if found and found[0].image_id == name else None
+                case.dupgate_other = [m.image_id for m in found if m.image_id != name]
+            if has_vpdq:
+                hashes, _ = vpdq_hash(path)
+                hits = [s for s, h in source_vpdq.items() if vpdq_match(hashes, h)]
+                case.vpdq = name if name in hits else None
+                case.vpdq_other = [s for s in hits if s != name]
+            cases.append(case)
+        # The source against the other sources: nothing should match (the other chair!).
+        others = CollectionIndex()  # type: ignore[var-annotated]
+        for other, video in analysed.items():
+            if other != name:
+                for number, frame in enumerate(video.frames):
+                    label += 1
+                    others.add(label, f"{other}/{number}", frame.features)
+        case = Case(
+            split, name, "the source against every other source", "unique", analysed[name].duration
+        )
+        found = video_matches(others, analysed[name], timelines.get, DEFAULT_EXACT, DEFAULT_NEAR)
+        case.dupgate_other = [m.image_id for m in found]
+        if has_vpdq:
+            case.vpdq_other = [
+                s for s, h in source_vpdq.items() if s != name and vpdq_match(source_vpdq[name], h)
+            ]
+        cases.append(case)
+        print(f"{name}: {len(queries)} copies checked", flush=True)
+
+    text = render(args, cases, timing, has_vpdq, time.time() - started)
+    args.output.write_text(text)
+    print(text)
+
+
+def _pct(hits: int, total: int) -> str:
+    return f"{hits}/{total}" if total else "–"
+
+
+def render(args, cases: list[Case], timing, has_vpdq: bool, elapsed: float) -> str:  # type: ignore[no-untyped-def]
+    lines = [
+        "# Video copy detection: the TMK sample clips and copies made with PyAV",
+        "",
+        f"`python -m benchmarks.video --split {args.split}` on this project's 2-core machine "
+        f"(shared with other work: times are noisy), {elapsed / 60:.1f} min in all. "
+        "dupgate: `dupgate/analysis/video.py` (one frame a second, black, flat and repeated "
+        "frames dropped, each kept frame analysed as an image) and `dupgate/matching/video.py` "
+        "(frame pairs verified as images, in order on one line in time, coverage both ways) at the "
+        f"default thresholds (exact {DEFAULT_EXACT}, near {DEFAULT_NEAR}). "
+        + (
+            "vPDQ: the `vpdq` package (ThreatExchange's bindings, built here against Debian's "
+            "FFmpeg libraries), one hash a second, matched as its README says: unique hashes of "
+            "quality ≥ 50 within 31 bits, ≥ 80% of each side matched."
+            if has_vpdq
+            else "vPDQ: not installed here (`pip install -r benchmarks/video/requirements.txt`)."
+        ),
+        "",
+        "Every source of both splits is in the index. A copy is found when its best match is its "
+        "own source; the tier is dupgate's. A false match is any other source matched.",
+        "",
+    ]
+    for split in ("tuning", "heldout"):
+        rows = [c for c in cases if c.split == split]
+        if not rows:
+            continue
+        title = {
+            "tuning": "Tuning split (the thresholds were set on these)",
+            "heldout": "Held-out split (reported, not tuned on)",
+        }[split]
+        lines += [
+            f"## {title}",
+            "",
+            "| source | copy | expected | dupgate | dupgate false matches | vPDQ | vPDQ false matches |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for c in rows:
+            if c.expected == "unique":
+                got = "–"
+                vp = "–"
+            else:
+                got = (
+                    f"{c.dupgate.tier} {c.dupgate.score:.2f} (cov {c.dupgate.query_coverage:.2f}/{c.dupgate.match_coverage:.2f}, {c.dupgate.relation}, offset {c.dupgate.offset_seconds:.1f} s)"
+                    if c.dupgate
+                    else f"**refused** ({c.refused})"
+                    if c.refused
+                    else "**missed**"
+                )
+                vp = ("found" if c.vpdq else "**missed**") if has_vpdq else "–"
+            lines.append(
+                f"| {c.source} | {c.edit} | {c.expected} | {got} | {', '.join(c.dupgate_other) or 0} | {vp} | {(', '.join(c.vpdq_other) or 0) if has_vpdq else '–'} |"
+            )
+        copies = [c for c in rows if c.expected != "unique"]
+        found = sum(c.dupgate is not None for c in copies)
+        right_tier = sum(c.dupgate is not None and c.dupgate.tier == c.expected for c in copies)
+        false = sum(len(c.dupgate_other) for c in rows)
+        vfound = sum(c.vpdq is not None for c in copies)
+        vfalse = sum(len(c.vpdq_other) for c in rows)
+        lines += [
+            "",
+            f"**{split}**: dupgate found {_pct(found, len(copies))} copies ({right_tier} at the expected tier), "
+            f"{false} false matches; vPDQ found {_pct(vfound, len(copies)) if has_vpdq else '–'}, "
+            f"{vfalse if has_vpdq else '–'} false matches.",
+            "",
+        ]
+    # Recall per edit over both splits.
+    edits_seen: dict[str, list[Case]] = {}
+    for c in cases:
+        if c.expected != "unique":
+            key = (
+                c.edit
+                if not c.edit.startswith("6 s cut")
+                else "6 s cut from a longer clip (at several offsets)"
+            )
+            key = "shared copies (grey bars, small logo)" if key.startswith("shared copy") else key
+            edits_seen.setdefault(key, []).append(c)
+    lines += ["## Recall per edit (both splits)", "", "| edit | dupgate | vPDQ |", "|---|---|---|"]
+    for key, rows in edits_seen.items():
+        lines.append(
+            f"| {key} | {_pct(sum(c.dupgate is not None for c in rows), len(rows))} | "
+            f"{_pct(sum(c.vpdq is not None for c in rows), len(rows)) if has_vpdq else '–'} |"
+        )
+    lines += [
+        "",
+        "## Analysis time",
+        "",
+        "Per source clip, one process: decoding and sampling alone, dupgate's whole analysis "
+        "(decoding, sampling and every kept frame's image signals), and vPDQ's hashing (its own "
+        "decoding included), in seconds per minute of video.",
+        "",
+        "| clip | size | seconds | decode + sample, s/min | dupgate analysis, s/min | vPDQ hashing, s/min |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, size, seconds, decode_s, analysis_s, vpdq_s in timing:
+        lines.append(
+            f"| {name} | {size} | {seconds:.1f} | {decode_s / seconds * 60:.1f} | "
+            f"{analysis_s / seconds * 60:.1f} | {f'{vpdq_s / seconds * 60:.1f}' if vpdq_s is not None else '–'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

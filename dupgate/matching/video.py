@@ -1,0 +1,258 @@
+"""Whether a video copies another, from the pairs of their frames that matched. No I/O.
+
+Two videos are the same when enough of their frames match *in order*: the matched frames must
+lie on one line t_match = speed * t_query + offset (a trim shifts it, a speed change tilts it).
+Frames of one scene filmed twice may each look alike, but they do not line up on one line
+across the whole clip, since two recordings never move alike; what lines up is counted both
+ways (coverage: the share of each video's sampled seconds that matched), so a short clip cut
+from a longer video is near, "contained" in it, and the decision says which way.
+
+- exact: the same video re-encoded or resized: the same speed, no offset, about the same
+  duration, nearly every frame matched both ways, and most of them exact as images.
+- near: an edited copy, or one video contained in the other.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dupgate.analysis.video import VideoFeatures
+from dupgate.matching.find import Match
+from dupgate.matching.indexes import ImageIndex
+from dupgate.matching.score import EXACT_FLOOR, VERIFIED_FLOOR, score
+from dupgate.vocabulary import Tier
+
+# Calibrated on the tuning split of benchmarks/video (see its RESULTS.md).
+MIN_COVERAGE = 0.8  # of one side's sampled seconds (the clip's, for a clip), for near
+MIN_FRAMES = 3  # matched frames in order, at least (fewer where a video has fewer)
+EXACT_COVERAGE = 0.9  # both ways, for exact
+EXACT_FRAME_SHARE = 0.8  # of the matched frames that are exact as images
+_EXACT_MAX_SPEED_CHANGE = 0.02
+_EXACT_MAX_DURATION_CHANGE = 0.05
+_SPEEDS = (0.5, 2.0)  # speed changes looked for
+
+
+class Relation:
+    """Which way two matched videos relate."""
+
+    SAME = "same"
+    UPLOAD_WITHIN_MATCH = "upload_within_match"  # the upload is a clip of the matched video
+    MATCH_WITHIN_UPLOAD = "match_within_upload"  # the matched video is a clip of the upload
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A video's kept frames: their times and how many grid samples each stands for."""
+
+    duration: float
+    interval: float
+    times: tuple[float, ...]
+    weights: tuple[int, ...]
+
+    @property
+    def samples(self) -> int:
+        return sum(self.weights)
+
+
+@dataclass(frozen=True)
+class FramePair:
+    """A frame of the query (by number) that matched a frame of the candidate, and the score."""
+
+    query: int
+    match: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """How the query lines up with a candidate video, and the score and tier that follow."""
+
+    score: float
+    tier: Tier
+    query_coverage: float
+    match_coverage: float
+    offset_seconds: float  # where the query's start lies in the candidate (negative: before it)
+    speed: float
+    frames: int  # matched frames in order
+    relation: str
+
+
+def align(
+    query: Timeline, match: Timeline, pairs: Sequence[FramePair], exact: float, near: float
+) -> Alignment | None:
+    """The best line through the verified frame pairs, scored; None if no line holds enough."""
+    verified = [p for p in pairs if p.score >= VERIFIED_FLOOR]
+    if not verified:
+        return None
+    tq = np.array([query.times[p.query] for p in verified])
+    tc = np.array([match.times[p.match] for p in verified])
+    scores = np.array([p.score for p in verified])
+    tolerance = max(query.interval, match.interval) * 1.01
+    best: tuple[float, float, float] | None = None  # support, speed, offset
+    for speed, offset in _hypotheses(tq, tc, query.interval):
+        inliers = np.abs(tc - (speed * tq + offset)) <= tolerance
+        support = _support(verified, inliers, scores, query)
+        if best is None or support > best[0] + 1e-9:
+            best = (support, speed, offset)
+    assert best is not None
+    _, speed, offset = best
+    inliers = np.abs(tc - (speed * tq + offset)) <= tolerance
+    chosen = _one_per_frame(verified, inliers)
+    if len({p.query for p in chosen}) >= 2:
+        a, b = np.polyfit(
+            [query.times[p.query] for p in chosen], [match.times[p.match] for p in chosen], 1
+        )
+        if _SPEEDS[0] <= a <= _SPEEDS[1]:
+            speed, offset = float(a), float(b)
+    query_covered = sum(query.weights[q] for q in {p.query for p in chosen})
+    match_covered = sum(match.weights[m] for m in {p.match for p in chosen})
+    qc = query_covered / max(1, query.samples)
+    mc = min(1.0, match_covered / max(1, match.samples))
+    frames = len({p.query for p in chosen})
+    needed = min(MIN_FRAMES, len(query.times), len(match.times))
+    frame_scores = np.array([p.score for p in chosen])
+    coverage = max(qc, mc)
+    if frames < needed or coverage < MIN_COVERAGE:
+        value = VERIFIED_FLOOR * 0.999 * coverage * min(1.0, frames / max(1, needed))
+        return Alignment(value, Tier.UNIQUE, qc, mc, offset, speed, frames, Relation.SAME)
+    relation = Relation.SAME
+    if qc >= MIN_COVERAGE and mc < MIN_COVERAGE:
+        relation = Relation.UPLOAD_WITHIN_MATCH
+    elif mc >= MIN_COVERAGE and qc < MIN_COVERAGE:
+        relation = Relation.MATCH_WITHIN_UPLOAD
+    exact_share = float((frame_scores >= EXACT_FLOOR).mean())
+    duration_change = abs(query.duration / max(match.duration, 1e-6) - 1)
+    is_exact = (
+        abs(speed - 1) <= _EXACT_MAX_SPEED_CHANGE
+        and abs(offset) <= max(query.interval, match.interval) / 2
+        and duration_change <= _EXACT_MAX_DURATION_CHANGE
+        and min(qc, mc) >= EXACT_COVERAGE
+        and exact_share >= EXACT_FRAME_SHARE
+    )
+    if is_exact:
+        value = EXACT_FLOOR + (1 - EXACT_FLOOR) * 0.99 * min(qc, mc) * exact_share
+    else:
+        # The verified band of the image score, weighed by how much of the video matched.
+        strength = float(
+            np.clip((frame_scores.mean() - VERIFIED_FLOOR) / (EXACT_FLOOR - VERIFIED_FLOOR), 0, 1)
+        )
+        value = VERIFIED_FLOOR + (EXACT_FLOOR - VERIFIED_FLOOR) * 0.999 * strength * coverage
+    tier = (
+        Tier.EXACT if value >= exact and is_exact else Tier.NEAR if value >= near else Tier.UNIQUE
+    )
+    return Alignment(round(value, 4), tier, qc, mc, offset, speed, frames, relation)
+
+
+def _hypotheses(tq: np.ndarray, tc: np.ndarray, interval: float) -> list[tuple[float, float]]:
+    """Candidate lines: every pair at the same speed, and lines through two pairs far apart."""
+    lines = {(1.0, round(float(c - q), 3)) for q, c in zip(tq, tc, strict=True)}
+    order = np.argsort(tq)
+    n = len(order)
+    step = max(1, n // 40)  # bounded: at most ~40 x 40 pairs of pairs
+    for i in range(0, n, step):
+        for j in range(i + 1, n, step):
+            a, b = order[i], order[j]
+            dq = tq[b] - tq[a]
+            if dq < 2 * interval:
+                continue
+            speed = (tc[b] - tc[a]) / dq
+            if _SPEEDS[0] <= speed <= _SPEEDS[1] and abs(speed - 1) > _EXACT_MAX_SPEED_CHANGE:
+                lines.add((round(float(speed), 4), round(float(tc[a] - speed * tq[a]), 3)))
+    return sorted(lines)
+
+
+def _support(
+    pairs: Sequence[FramePair], inliers: np.ndarray, scores: np.ndarray, query: Timeline
+) -> float:
+    """The weighted score of the best inlier of each query frame."""
+    best: dict[int, float] = {}
+    for pair, inlier, value in zip(pairs, inliers, scores, strict=True):
+        if inlier and value > best.get(pair.query, 0.0):
+            best[pair.query] = float(value)
+    return sum(query.weights[q] * value for q, value in best.items())
+
+
+def _one_per_frame(pairs: Sequence[FramePair], inliers: np.ndarray) -> list[FramePair]:
+    """The best inlier pair of each query frame."""
+    chosen: list[FramePair] = []
+    ranked = sorted(
+        (p for p, inlier in zip(pairs, inliers, strict=True) if inlier), key=lambda p: -p.score
+    )
+    taken: set[int] = set()
+    for pair in ranked:
+        if pair.query in taken:
+            continue
+        chosen.append(pair)
+        taken.add(pair.query)
+    return sorted(chosen, key=lambda p: p.query)
+
+
+# Nearest frames asked for each frame of an upload: a video's neighbouring frames crowd the
+# nearest ones, so fewer than an image's 20 are enough and keep the decision short.
+FRAME_CANDIDATES = 10
+
+
+def timeline_of(video: VideoFeatures) -> Timeline:
+    """The times and weights of a video's kept frames."""
+    return Timeline(
+        video.duration,
+        video.interval,
+        tuple(f.time for f in video.frames),
+        tuple(f.weight for f in video.frames),
+    )
+
+
+def frame_pairs(index: ImageIndex, video: VideoFeatures) -> dict[str, list[FramePair]]:
+    """For each committed video some frame of `video` is a candidate of, the scored pairs.
+
+    The index holds videos' frames as "<video id>/<frame number>".
+    """
+    found: dict[str, list[FramePair]] = defaultdict(list)
+    for number, frame in enumerate(video.frames):
+        for entry in index.candidates(frame.features, FRAME_CANDIDATES):
+            video_id, _, matched = entry.image_id.rpartition("/")
+            found[video_id].append(
+                FramePair(number, int(matched), score(frame.features, entry.features))
+            )
+    return found
+
+
+def video_matches(
+    index: ImageIndex,
+    video: VideoFeatures,
+    timeline: Callable[[str], Timeline | None],
+    exact: float,
+    near: float,
+    same_bytes: set[str] = frozenset(),  # type: ignore[assignment]
+) -> list[Match]:
+    """The videos of the index that `video` copies, best first; `same_bytes` score 1."""
+    query = timeline_of(video)
+    found = frame_pairs(index, video)
+    matches: list[Match] = []
+    for video_id in sorted(same_bytes | set(found)):
+        candidate = timeline(video_id)
+        if candidate is None:
+            continue
+        if video_id in same_bytes:
+            alignment: Alignment | None = Alignment(
+                1.0, Tier.EXACT, 1.0, 1.0, 0.0, 1.0, len(query.times), Relation.SAME
+            )
+        else:
+            alignment = align(query, candidate, found[video_id], exact, near)
+        if alignment is None or alignment.tier == Tier.UNIQUE:
+            continue
+        matches.append(
+            Match(
+                video_id,
+                alignment.score,
+                alignment.tier,
+                kind="video",
+                offset_seconds=round(alignment.offset_seconds, 2),
+                query_coverage=round(alignment.query_coverage, 3),
+                match_coverage=round(alignment.match_coverage, 3),
+                relation=alignment.relation,
+            )
+        )
+    return sorted(matches, key=lambda m: (-m.score, m.image_id))
