@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dupgate.store.blobs import BlobStore, StoredBlob
-from dupgate.store.models import BlockedImage, Image, Upload
+from dupgate.store.models import BlockedImage, Image, Upload, Video
 
 # Uploads stage under staging/{upload id}; /check and blocked files under checks/{request id}
 # (never recorded: the gateway removes them when it has its answer). Images' blobs are under
@@ -26,6 +26,8 @@ from dupgate.store.models import BlockedImage, Image, Upload
 UPLOAD_STAGING = "staging/"
 CHECK_STAGING = "checks/"
 IMAGES = "images/"
+# Videos' blobs, as images': videos/{video id}/{sha256} (uploads/videos.py).
+VIDEOS = "videos/"
 # Previews of analysed bytes: previews/{sha256}.jpg (analysis/preview.py `preview_key`).
 PREVIEWS = "previews/"
 
@@ -38,6 +40,7 @@ def sweep_orphaned_blobs(
     removed = _unreferenced(session, _older(store, UPLOAD_STAGING, cutoff), _staged_by_uploads)
     removed += [blob.key for blob in _older(store, CHECK_STAGING, cutoff)]
     removed += _unreferenced(session, _older(store, IMAGES, cutoff), _kept_by_images)
+    removed += _unreferenced(session, _older(store, VIDEOS, cutoff), _kept_by_videos)
     removed += _unreferenced(session, _older(store, PREVIEWS, cutoff), _previews_in_use)
     for key in removed:
         store.delete(key)
@@ -72,6 +75,13 @@ def _kept_by_images(session: Session, keys: list[str]) -> set[str]:
     """Those of `keys` that are an image's blob now."""
     ids = {key.removeprefix(IMAGES).split("/", 1)[0] for key in keys}
     found = session.scalars(select(Image.blob_key).where(Image.id.in_(ids)))
+    return {key for key in found if key is not None}
+
+
+def _kept_by_videos(session: Session, keys: list[str]) -> set[str]:
+    """Those of `keys` that are a video's blob now."""
+    ids = {key.removeprefix(VIDEOS).split("/", 1)[0] for key in keys}
+    found = session.scalars(select(Video.blob_key).where(Video.id.in_(ids)))
     return {key for key in found if key is not None}
 
 

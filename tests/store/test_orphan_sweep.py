@@ -62,6 +62,7 @@ def test_only_old_blobs_that_no_upload_or_image_keeps_are_removed(
     kept_image = committed_image(database_url, store)
     # Copied by a commit that a crash stopped before it was durable: no image has it.
     store.put("images/never-committed/sha", iter([b"an image of a lost commit"]))
+    store.put("videos/never-committed/sha", iter([b"a video of a lost commit"]))
     # Previews: of the image's bytes, of the waiting upload's, and of a rejected copy's.
     kept_previews = [f"previews/{'1' * 64}.jpg", f"previews/{'0' * 64}.jpg"]
     for key in [*kept_previews, f"previews/{'2' * 64}.jpg"]:
@@ -73,12 +74,13 @@ def test_only_old_blobs_that_no_upload_or_image_keeps_are_removed(
     later = datetime.now(UTC) + 2 * GRACE
     with session_scope(database_url) as s:
         removed = sweep_orphaned_blobs(s, store, GRACE, now=later)
-    assert len(removed) == 5 and committed in removed
+    assert len(removed) == 6 and committed in removed
     assert "checks/request-1" in removed and "images/never-committed/sha" in removed
+    assert "videos/never-committed/sha" in removed
     assert f"previews/{'2' * 64}.jpg" in removed
     left = sorted(
         blob.key
-        for prefix in ("staging/", "checks/", "images/", "previews/")
+        for prefix in ("staging/", "checks/", "images/", "videos/", "previews/")
         for blob in store.list(prefix)
     )
     assert left == sorted([waiting, kept_image, *kept_previews])
