@@ -129,11 +129,8 @@ def _index_add(session: Session, image: Image, features: Features) -> None:
     )
 
 
-def delete_image(session: Session, store: BlobStore, image: Image, actor: str) -> None:
-    """Remove an image, and the link records that point at it, from storage, database and index.
-
-    Its features stay (they are keyed by content and may be shared, or blocked).
-    """
+def _index_remove(session: Session, image: Image) -> None:
+    """Take an image out of its collection's index (a link record is in none)."""
     if image.linked_to is None:
         record_index_change(
             session,
@@ -142,6 +139,14 @@ def delete_image(session: Session, store: BlobStore, image: Image, actor: str) -
             op="remove",
             sha256=image.sha256,
         )
+
+
+def delete_image(session: Session, store: BlobStore, image: Image, actor: str) -> None:
+    """Remove an image, and the link records that point at it, from storage, database and index.
+
+    Its features stay (they are keyed by content and may be shared, or blocked).
+    """
+    _index_remove(session, image)
     links = list(session.scalars(select(Image.id).where(Image.linked_to == image.id)))
     session.execute(delete(Image).where(Image.linked_to == image.id))
     keys = [image.blob_key] if image.blob_key else []
@@ -158,14 +163,7 @@ def link_existing(
     record is pointed at `target` instead.
     """
     assert target.linked_to is None and image.id != target.id
-    if image.linked_to is None:
-        record_index_change(
-            session,
-            collection=image.collection,
-            image_id=image.id,
-            op="remove",
-            sha256=image.sha256,
-        )
+    _index_remove(session, image)
     session.execute(update(Image).where(Image.linked_to == image.id).values(linked_to=target.id))
     keys = [image.blob_key] if image.blob_key else []
     image.linked_to, image.blob_key = target.id, None
