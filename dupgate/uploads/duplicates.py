@@ -10,18 +10,17 @@ from dupgate.analysis import Features, InvalidImage
 from dupgate.analysis.video import VideoFeatures
 from dupgate.curation.blocklist import blocked_match
 from dupgate.curation.not_duplicates import not_duplicates_of
-from dupgate.events.audit import SYSTEM, record_event
 from dupgate.matching.find import Match, find_matches
 from dupgate.matching.policy import BlockedMatch, decide, invalid_image
 from dupgate.matching.registry import IndexRegistry
 from dupgate.store.blobs import BlobStore
-from dupgate.store.locking import lock_with_checked
 from dupgate.store.models import BlockedImage, Collection, Image, ImageFeatures, Upload
 from dupgate.tenancy.collections import policy_of
 from dupgate.uploads.commit import commit_decision
-from dupgate.uploads.payloads import MatchPayload, upload_event_data
+from dupgate.uploads.lifecycle import lock_undecided, record_decided
+from dupgate.uploads.payloads import MatchPayload
 from dupgate.uploads.videos import describe_video_matches, find_video_matches, frame_matches
-from dupgate.vocabulary import FINISHED, UploadStatus
+from dupgate.vocabulary import UploadStatus
 
 
 def stored_features(
@@ -126,13 +125,10 @@ def decide_upload(
     run at once: the status is read again after the lock is taken. The collections the upload
     is checked against are locked too, so that nothing is committed to them meanwhile.
     """
-    name = session.scalar(select(Upload.collection).where(Upload.id == upload_id))
-    if name is None:
+    locked = lock_undecided(session, upload_id)
+    if locked is None:
         return
-    collection = lock_with_checked(session, name)[name]
-    upload = session.get(Upload, upload_id, populate_existing=True)
-    if upload is None or upload.status in FINISHED:
-        return
+    collection, upload = locked
     policy = policy_of(collection)
     if isinstance(features, InvalidImage):
         decision = invalid_image(features.reason, features.message)
@@ -142,15 +138,7 @@ def decide_upload(
         decision = decide(found.matches, policy, found.blocked, media="image")
         commit_decision(session, store, upload, features, decision)
         upload.matches = describe_matches(session, found.matches)
-    upload.policy_version = policy.version
-    record_event(
-        session,
-        "upload.decided",
-        tenant=collection.tenant,
-        actor=SYSTEM,
-        collection=name,
-        data=upload_event_data(upload),
-    )
+    record_decided(session, collection, upload, policy)
 
 
 def describe_matches(session: Session, matches: list[Match]) -> list[MatchPayload]:

@@ -8,8 +8,11 @@ from sqlalchemy.orm import Session
 
 from dupgate.errors import NotFound
 from dupgate.events.audit import SYSTEM, record_event
-from dupgate.store.models import Upload, utcnow
+from dupgate.matching.policy import Policy
+from dupgate.store.locking import lock_with_checked
+from dupgate.store.models import Collection, Upload, utcnow
 from dupgate.tenancy.collections import get_collection
+from dupgate.uploads.payloads import upload_event_data
 from dupgate.vocabulary import FINISHED, UploadStatus
 
 
@@ -143,3 +146,35 @@ def requeue_lost_uploads(
         upload.lease_owner = None
         upload.lease_until = now + queued_after
     return [upload.id for upload in lost]
+
+
+def lock_undecided(session: Session, upload_id: str) -> tuple[Collection, Upload] | None:
+    """Lock the upload's collection (and those it is checked against); the collection and the
+    upload read again under the lock, or None when there is nothing left to decide.
+
+    A redelivered task finds the upload decided and does nothing, also when both deliveries
+    run at once: the status is read again after the lock is taken.
+    """
+    name = session.scalar(select(Upload.collection).where(Upload.id == upload_id))
+    if name is None:
+        return None
+    collection = lock_with_checked(session, name)[name]
+    upload = session.get(Upload, upload_id, populate_existing=True)
+    if upload is None or upload.status in FINISHED:
+        return None
+    return collection, upload
+
+
+def record_decided(
+    session: Session, collection: Collection, upload: Upload, policy: Policy
+) -> None:
+    """Note the policy version the upload was decided under, and the `upload.decided` event."""
+    upload.policy_version = policy.version
+    record_event(
+        session,
+        "upload.decided",
+        tenant=collection.tenant,
+        actor=SYSTEM,
+        collection=collection.name,
+        data=upload_event_data(upload),
+    )

@@ -10,7 +10,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
+from typing import Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 
 
 Transaction = Callable[[], AbstractContextManager[Session]]
+A = TypeVar("A", Features, VideoFeatures)  # what an analysis gives
+E = TypeVar("E", InvalidImage, InvalidVideo)  # what it raises for bytes it cannot take
 
 
 def run_upload(
@@ -78,120 +83,97 @@ def run_upload(
                 upload_id=upload.id,
             )
     assert owner is not None
-    if upload.media == "video":
-        with _leased(transaction, upload_id, owner, lease):
-            _analyse_and_decide_video(
-                transaction,
-                store,
-                embedder,
-                registry,
-                upload_id,
-                known_video,
-                staging_key,
-                video_limits,
-            )
-        return
     with _leased(transaction, upload_id, owner, lease):
-        _analyse_and_decide(
-            transaction, store, embedder, registry, upload_id, known, staging_key, max_pixels
-        )
+        if upload.media == "video":
+            video = _Media(
+                "video upload",
+                lambda data: analyze_video(data, embedder(), video_limits),
+                InvalidVideo,
+                known_video,
+                partial(_keep_video_analysis, transaction),
+                decide_video_upload,
+            )
+            _analyse_and_decide(transaction, store, registry, upload_id, staging_key, video)
+        else:
+            image = _Media(
+                "upload",
+                lambda data: analyze(data, embedder(), max_pixels=max_pixels),
+                InvalidImage,
+                known,
+                partial(_keep_image_analysis, transaction, store),
+                decide_upload,
+            )
+            _analyse_and_decide(transaction, store, registry, upload_id, staging_key, image)
+
+
+@dataclass(frozen=True)
+class _Media(Generic[A, E]):
+    """How one kind of upload (an image, a video) is analysed, kept and decided."""
+
+    noun: str  # in the log: "upload", "video upload"
+    analyse: Callable[[bytes], A]  # raises `invalid` for bytes that are not one
+    invalid: type[E]
+    known: A | None  # an earlier analysis of the same bytes, reused
+    keep: Callable[[A], None]  # store the analysis, for every later upload of these bytes
+    decide: Callable[[Session, BlobStore, IndexRegistry, str, A | E], None]
+
+
+def _keep_image_analysis(transaction: Transaction, store: BlobStore, features: Features) -> None:
+    if features.preview is not None:
+        store.put(preview_key(features.sha256), iter([features.preview]))
+    with transaction() as session:
+        save_features(session, features)
+
+
+def _keep_video_analysis(transaction: Transaction, video: VideoFeatures) -> None:
+    with transaction() as session:
+        save_video_features(session, video)
 
 
 def _analyse_and_decide(
     transaction: Transaction,
     store: BlobStore,
-    embedder: Callable[[], Embedder],
     registry: IndexRegistry,
     upload_id: str,
-    known: Features | None,
     staging_key: str | None,
-    max_pixels: int,
+    media: "_Media[A, E]",
 ) -> None:
-    features: Features | InvalidImage
+    analysed: A | E
     # Seconds spent reading, decoding and embedding the bytes; None when an earlier analysis of
     # the same bytes was reused. Stored with the decision for the analysis-latency metric.
     analysis_seconds: float | None = None
-    if known is not None:
-        features = known
+    if media.known is not None:
+        analysed = media.known
     else:
         try:
             assert staging_key is not None, "an undecided upload keeps its staged bytes"
             started = time.perf_counter()
-            features = analyze(store.get(staging_key), embedder(), max_pixels=max_pixels)
+            analysed = media.analyse(store.get(staging_key))
             analysis_seconds = time.perf_counter() - started
-        except InvalidImage as e:
-            features = e
+        except media.invalid as e:
+            analysed = e
         except Exception as e:
             if is_transient(e):
                 raise  # a full disk or a lost database: retried, not the upload's fault
             # A bug or an unreadable staging blob: end the upload visibly, not retried forever.
-            log.exception("analysis of upload %s failed", upload_id)
+            log.exception("analysis of %s %s failed", media.noun, upload_id)
             with transaction() as session:
                 failed = session.get(Upload, upload_id)
                 assert failed is not None
                 fail_upload(session, failed, f"analysis_failed: {type(e).__name__}: {e}")
             return
         else:
-            if features.preview is not None:
-                store.put(preview_key(features.sha256), iter([features.preview]))
-            with transaction() as session:
-                save_features(session, features)
+            media.keep(analysed)
 
     with transaction() as session:
-        decide_upload(session, store, registry, upload_id, features)
+        media.decide(session, store, registry, upload_id, analysed)
         upload = session.get_one(Upload, upload_id)
         if upload.analysis_seconds is None:
             upload.analysis_seconds = analysis_seconds
         status, result = upload.status, f"{upload.action} ({upload.tier})"
         if status != UploadStatus.DECIDED:
             result = upload.reason or ""
-    log.info("upload %s %s: %s", upload_id, status, result)
-
-
-def _analyse_and_decide_video(
-    transaction: Transaction,
-    store: BlobStore,
-    embedder: Callable[[], Embedder],
-    registry: IndexRegistry,
-    upload_id: str,
-    known: VideoFeatures | None,
-    staging_key: str | None,
-    limits: VideoLimits,
-) -> None:
-    """As _analyse_and_decide, for a video: decoded once, its analysis stored by its bytes."""
-    video: VideoFeatures | InvalidVideo
-    analysis_seconds: float | None = None
-    if known is not None:
-        video = known
-    else:
-        try:
-            assert staging_key is not None, "an undecided upload keeps its staged bytes"
-            started = time.perf_counter()
-            video = analyze_video(store.get(staging_key), embedder(), limits)
-            analysis_seconds = time.perf_counter() - started
-        except InvalidVideo as e:
-            video = e
-        except Exception as e:
-            if is_transient(e):
-                raise
-            log.exception("analysis of video upload %s failed", upload_id)
-            with transaction() as session:
-                failed = session.get(Upload, upload_id)
-                assert failed is not None
-                fail_upload(session, failed, f"analysis_failed: {type(e).__name__}: {e}")
-            return
-        else:
-            with transaction() as session:
-                save_video_features(session, video)
-    with transaction() as session:
-        decide_video_upload(session, store, registry, upload_id, video)
-        upload = session.get_one(Upload, upload_id)
-        if upload.analysis_seconds is None:
-            upload.analysis_seconds = analysis_seconds
-        status, result = upload.status, f"{upload.action} ({upload.tier})"
-        if status != UploadStatus.DECIDED:
-            result = upload.reason or ""
-    log.info("video upload %s %s: %s", upload_id, status, result)
+    log.info("%s %s %s: %s", media.noun, upload_id, status, result)
 
 
 @contextmanager

@@ -20,20 +20,20 @@ from dupgate.analysis.video import (
     VideoFeatures,
     read_header,
 )
-from dupgate.events.audit import SYSTEM, record_event
+from dupgate.events.audit import record_event
 from dupgate.matching.find import Match
 from dupgate.matching.policy import Decision, Policy, decide
 from dupgate.matching.registry import IndexRegistry
 from dupgate.matching.score import score
 from dupgate.matching.video import FRAME_CANDIDATES, Timeline, video_matches
 from dupgate.store.blobs import BlobStore
-from dupgate.store.locking import lock_with_checked
 from dupgate.store.models import Collection, ImageFeatures, Upload, Video, VideoFeaturesRow, utcnow
 from dupgate.store.vectors import record_index_change
 from dupgate.tenancy.collections import policy_of
 from dupgate.uploads.commit import delete_after_commit
-from dupgate.uploads.payloads import MatchPayload, upload_event_data
-from dupgate.vocabulary import FINISHED, Action, Outcome, Tier, UploadStatus
+from dupgate.uploads.lifecycle import lock_undecided, record_decided
+from dupgate.uploads.payloads import MatchPayload
+from dupgate.vocabulary import Action, Outcome, Tier, UploadStatus
 
 FRAMES = "frames"  # the index kind of videos' kept frames
 
@@ -185,13 +185,10 @@ def decide_video_upload(
     video: VideoFeatures | InvalidVideo,
 ) -> None:
     """Under the collection lock: match, decide and commit a video upload once."""
-    name = session.scalar(select(Upload.collection).where(Upload.id == upload_id))
-    if name is None:
+    locked = lock_undecided(session, upload_id)
+    if locked is None:
         return
-    collection = lock_with_checked(session, name)[name]
-    upload = session.get(Upload, upload_id, populate_existing=True)
-    if upload is None or upload.status in FINISHED:
-        return
+    collection, upload = locked
     policy = policy_of(collection)
     if isinstance(video, InvalidVideo):
         decision = Decision(
@@ -204,15 +201,7 @@ def decide_video_upload(
         decision = decide(matches, policy, media="video")
         commit_video_decision(session, store, upload, video, decision)
         upload.matches = describe_video_matches(session, matches)
-    upload.policy_version = policy.version
-    record_event(
-        session,
-        "upload.decided",
-        tenant=collection.tenant,
-        actor=SYSTEM,
-        collection=name,
-        data=upload_event_data(upload),
-    )
+    record_decided(session, collection, upload, policy)
 
 
 def video_blob_key(video_id: str, sha256: str) -> str:
