@@ -13,7 +13,7 @@ from dupgate.analysis.embedding import INPUT_SIZE, Embedder
 from dupgate.analysis.hashes import THUMB_SIZE, pdq, phash, thumbnail
 from dupgate.analysis.local import LocalFeatures, local_features
 from dupgate.analysis.preview import preview_jpeg
-from dupgate.analysis.views import framed_view
+from dupgate.analysis.views import Box, framed_in, framed_view
 
 # Bump whenever a signal changes meaning: stored features of another version are recomputed.
 # 2: local features for verification (dupgate/analysis/local.py).
@@ -140,9 +140,17 @@ def analyze_pictures(
     height: int,
     format: str,
     previews: bool = True,
+    box: Box | None = None,
 ) -> list[Features]:
-    """Every signal of decoded pictures (an image, or a video's frames), embedded in one batch."""
-    framed = [framed_view(picture) for picture in pictures]
+    """Every signal of decoded pictures (an image, or a video's frames), embedded in one batch.
+
+    `box`: the content box all the pictures share (a video's bars do not move), found once by
+    the caller instead of in each picture.
+    """
+    if box is None:
+        framed = [framed_view(picture) for picture in pictures]
+    else:
+        framed = [framed_in(picture, box) for picture in pictures]
     batch: list[Image.Image] = []
     for picture, (_, view) in zip(pictures, framed, strict=True):
         batch += [picture, *([view] if view is not None else [])]

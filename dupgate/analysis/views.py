@@ -89,10 +89,23 @@ def framed_view(picture: Image.Image) -> tuple[Box, Image.Image | None]:
 
     Without a frame there is no view, so most uploads cost one inference and framed ones two.
     """
-    left, top, right, bottom = box = content_box(picture)
+    return framed_in(picture, content_box(picture))
+
+
+def framed_in(picture: Image.Image, box: Box) -> tuple[Box, Image.Image | None]:
+    """As framed_view, with the content box already known."""
+    left, top, right, bottom = box
     if (right - left) * (bottom - top) < FRAMED_AREA * picture.width * picture.height:
         return box, picture.crop(box)
     return (0, 0, picture.width, picture.height), None
+
+
+def shared_box(pictures: list[Image.Image], probes: int = 8) -> Box:
+    """The content box of pictures that share one frame (a video's): the box of their pixelwise
+    maximum, which keeps bars and borders flat and makes any dark or plain picture busy."""
+    step = max(1, len(pictures) // probes)
+    chosen = [np.asarray(picture.convert("RGB")) for picture in pictures[::step][:probes]]
+    return content_box(Image.fromarray(np.max(chosen, axis=0)))
 
 
 def _trimmed(grey: np.ndarray) -> tuple[int, int, int, int]:
