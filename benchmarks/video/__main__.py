@@ -19,7 +19,7 @@ from pathlib import Path
 
 import av
 
-from benchmarks.video.edits import edits, make_copy
+from benchmarks.video.edits import edits, make_copy, minute_720p
 from dupgate.analysis import load_embedder
 from dupgate.analysis.video import InvalidVideo, VideoFeatures, analyze_video, sample_frames
 from dupgate.index.collection import CollectionIndex
@@ -146,6 +146,31 @@ def main(argv: list[str]) -> None:
             (name, f"{video.width}x{video.height}", video.duration, decode_s, analysis_s, vpdq_s)
         )
 
+    # The target is stated for 720p: a minute of it, made of the clips, timed three times.
+    minute = work / "minute-720p.mp4"
+    minute.write_bytes(minute_720p([VIDEOS / f"{name}.mp4" for name in SOURCES]))
+    runs: list[tuple[float, float, float | None]] = []
+    for _ in range(3):
+        data = minute.read_bytes()
+        t0 = time.perf_counter()
+        sample_frames(data)
+        decode_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        video = analyze_video(data, embedder)
+        analysis_s = time.perf_counter() - t0
+        runs.append((decode_s, analysis_s, vpdq_hash(minute)[1] if has_vpdq else None))
+    decode_s, analysis_s, vpdq_s = sorted(runs, key=lambda run: run[1])[1]
+    timing.append(
+        (
+            "a minute of 720p (the clips scaled and joined; median of 3 runs)",
+            f"{video.width}x{video.height}",
+            video.duration,
+            decode_s,
+            analysis_s,
+            vpdq_s,
+        )
+    )
+
     cases: list[Case] = []
     for name, (split, shared) in SOURCES.items():
         if args.split not in (split, "both"):
@@ -213,7 +238,8 @@ def render(args, cases: list[Case], timing, has_vpdq: bool, elapsed: float) -> s
         f"`python -m benchmarks.video --split {args.split}` on this project's 2-core machine "
         f"(shared with other work: times are noisy), {elapsed / 60:.1f} min in all. "
         "dupgate: `dupgate/analysis/video.py` (one frame a second, black, flat and repeated "
-        "frames dropped, each kept frame analysed as an image) and `dupgate/matching/video.py` "
+        "frames dropped, each kept frame analysed as an image; only the frames the samples need "
+        "are decoded) and `dupgate/matching/video.py` "
         "(frame pairs verified as images, in order on one line in time, coverage both ways) at the "
         f"default thresholds (exact {DEFAULT_EXACT}, near {DEFAULT_NEAR}). "
         + (
@@ -294,7 +320,8 @@ def render(args, cases: list[Case], timing, has_vpdq: bool, elapsed: float) -> s
         "",
         "Per source clip, one process: decoding and sampling alone, dupgate's whole analysis "
         "(decoding, sampling and every kept frame's image signals), and vPDQ's hashing (its own "
-        "decoding included), in seconds per minute of video.",
+        "decoding included), in seconds per minute of video. The target is 2 s per minute of "
+        "720p; the last row is a minute of 720p made of the clips.",
         "",
         "| clip | size | seconds | decode + sample, s/min | dupgate analysis, s/min | vPDQ hashing, s/min |",
         "|---|---|---|---|---|---|",
