@@ -179,7 +179,7 @@ def _mark_matches(session: Session, tenant: str, upload: Upload, caller: Caller)
     for row in rows:
         key = "video_id" if row is Video else "image_id"
         ids = [m[key] for m in upload.matches if key in m]
-        found = session.execute(select(row.id, row.sha256).where(row.id.in_(ids))).tuples()
+        found = session.execute(select(row.id, row.sha256).where(row.id.in_(ids)))
         for matched_id, sha256 in found:
             if sha256 != upload.sha256:
                 mark_not_duplicate(session, tenant, upload.sha256, sha256, caller.actor)

@@ -167,7 +167,7 @@ def _without(
     if not excluded or not matches:
         return matches
     ids = [m.image_id for m in matches]
-    shas = dict(session.execute(select(row.id, row.sha256).where(row.id.in_(ids))).tuples().all())
+    shas = dict(session.execute(select(row.id, row.sha256).where(row.id.in_(ids))).all())
     return [m for m in matches if shas.get(m.image_id) not in excluded]
 
 

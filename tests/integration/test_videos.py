@@ -297,7 +297,7 @@ def indexed_frames(server: Server, video_id: str) -> dict[str, str]:
                     ),
                     {"video": f"{video_id}/%"},
                 )
-                assert dict(rows.tuples().all()) == live
+                assert dict(rows.all()) == live
     finally:
         engine.dispose()
     return live
