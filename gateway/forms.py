@@ -99,7 +99,7 @@ def multipart(*fields: str) -> dict[str, Any]:
     descriptions = {
         "external_id": "your id for the image, returned with matches",
         "labels": 'a JSON list of strings, e.g. ["shoes", "red"]',
-        "reason": "why the picture is blocked; uploads that match it are rejected with it",
+        "reason": "why the picture or video is blocked; uploads that match it are rejected with it",
     }
     for name in fields:
         properties[name] = {"type": "string", "description": descriptions[name]}

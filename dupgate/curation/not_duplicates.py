@@ -1,7 +1,8 @@
-"""Pairs of pictures a person said are not duplicates: never flagged against each other again.
+"""Pairs of pictures (or videos) a person said are not duplicates: never flagged against each
+other again.
 
-A pair is stored by the SHA-256 of the two pictures' bytes, per tenant, so the verdict holds
-for those very pictures wherever they are uploaded again, in uploads and in scans alike.
+A pair is stored by the SHA-256 of the two files' bytes, per tenant, so the verdict holds for
+those very pictures or videos wherever they are uploaded again, in uploads and in scans alike.
 """
 
 from sqlalchemy import or_, select
@@ -9,32 +10,35 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dupgate.events.audit import record_event
-from dupgate.store.models import Image, NotDuplicate
+from dupgate.store.models import Image, NotDuplicate, Video
 from dupgate.tenancy.keys import Caller
 from dupgate.tenancy.visibility import visible_collection
 
 
 class InvalidNotDuplicate(ValueError):
-    """Two images that cannot be declared not duplicates; the message says why."""
+    """Two images (or videos) that cannot be declared not duplicates; the message says why."""
 
 
-def declare_not_duplicate(session: Session, caller: Caller, a: Image, b: Image) -> bool:
-    """A person says images `a` and `b` are not duplicates: their pictures are never flagged
+def declare_not_duplicate(
+    session: Session, caller: Caller, a: Image | Video, b: Image | Video
+) -> bool:
+    """A person says images (or videos) `a` and `b` are not duplicates: they are never flagged
     against each other again, in uploads or scans. False if that was known already."""
+    noun = "videos" if isinstance(a, Video) else "images"
     tenant = visible_collection(session, caller, a.collection).tenant
     if visible_collection(session, caller, b.collection).tenant != tenant:
-        raise InvalidNotDuplicate("the two images belong to different tenants")
+        raise InvalidNotDuplicate(f"the two {noun} belong to different tenants")
     if a.sha256 == b.sha256:
-        raise InvalidNotDuplicate("the two images have identical bytes: they are duplicates")
+        raise InvalidNotDuplicate(f"the two {noun} have identical bytes: they are duplicates")
     created = mark_not_duplicate(session, tenant, a.sha256, b.sha256, caller.actor)
     if created:
         record_event(
             session,
-            "images.not_duplicate",
+            f"{noun}.not_duplicate",
             tenant=tenant,
             actor=caller.actor,
             collection=a.collection,
-            data={"image_ids": [a.id, b.id]},
+            data={f"{noun[:-1]}_ids": [a.id, b.id]},
         )
     return created
 

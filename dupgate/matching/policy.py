@@ -29,6 +29,7 @@ class BlockedMatch:
     score: float
     tier: Tier
     image_id: str | None = None  # the image it was blocked from, if any (may be deleted)
+    video_id: str | None = None  # or the video
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,13 @@ def decide(
     match is a video's frame is kept as an image where the policy says link or overwrite.
     """
     if blocked is not None:
-        source = f"image {blocked.image_id}" if blocked.image_id else "a blocked file"
+        source = (
+            f"image {blocked.image_id}"
+            if blocked.image_id
+            else f"video {blocked.video_id}"
+            if blocked.video_id
+            else "a blocked file"
+        )
         reason = (
             f"blocked: {blocked.reason} ({blocked.tier} duplicate of {source}, "
             f"block {blocked.block_id}, score {blocked.score:.3f})"
@@ -94,6 +101,7 @@ def _where(match: Match, media: str) -> str:
     return ""
 
 
-def invalid_image(reason: str, message: str) -> Decision:
-    """The decision for bytes that are not a usable image: rejected, nothing committed."""
-    return Decision(Action.REJECT, Tier.UNIQUE, (), f"invalid_image ({reason}): {message}")
+def invalid_image(reason: str, message: str, *, media: str = "image") -> Decision:
+    """The decision for bytes that are not a usable image (or video): rejected, nothing
+    committed."""
+    return Decision(Action.REJECT, Tier.UNIQUE, (), f"invalid_{media} ({reason}): {message}")

@@ -232,9 +232,12 @@ class IndexChange(Base):
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     collection: Mapped[str] = mapped_column(String(200), index=True)
-    # "images": the collection's committed images; "blocked": its blocklist (image_id = block id).
-    kind: Mapped[str] = mapped_column(String(10), default="images")
-    # An image's id, or "<video id>/<frame number>" for a video's frame (kind "frames").
+    # "images": the collection's committed images; "blocked": its blocked pictures (image_id =
+    # block id); "frames" and "blocked_frames": the kept frames of its videos and of its blocked
+    # videos.
+    kind: Mapped[str] = mapped_column(String(20), default="images")
+    # An image's id, or "<video id>/<frame number>" for a video's frame (kind "frames"), or
+    # "<block id>/<frame number>" for a blocked video's.
     image_id: Mapped[str] = mapped_column(String(80))
     op: Mapped[str] = mapped_column(String(10))  # add|remove
     sha256: Mapped[str | None] = mapped_column(String(64))
@@ -347,16 +350,22 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
-class BlockedImage(Base):
-    """A picture that later uploads must not match: its features outlive the image itself."""
+class Block(Base):
+    """A blocklist entry: a picture or a video that later uploads must not match; its features
+    outlive what it was blocked from. (The table keeps the name it had when only pictures were
+    blocked.)"""
 
     __tablename__ = "blocked_images"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     collection: Mapped[str] = mapped_column(ForeignKey("collections.name"), index=True)
-    sha256: Mapped[str] = mapped_column(ForeignKey("image_features.sha256"))
-    # The image it was taken from, if any (it may have been deleted since).
+    # "image" or "video": what was blocked, and so where its features are (image_features, or
+    # video_features with each kept frame's in image_features).
+    media: Mapped[str] = mapped_column(String(10), default="image", server_default="image")
+    sha256: Mapped[str] = mapped_column(String(64))
+    # The image or video it was taken from, if any (it may have been deleted since).
     image_id: Mapped[str | None] = mapped_column(String(36))
+    video_id: Mapped[str | None] = mapped_column(String(36))
     filename: Mapped[str | None] = mapped_column(String(500))
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(100))

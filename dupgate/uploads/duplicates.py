@@ -11,15 +11,20 @@ from dupgate.analysis.video import VideoFeatures
 from dupgate.curation.blocklist import blocked_match
 from dupgate.curation.not_duplicates import not_duplicates_of
 from dupgate.matching.find import Match, find_matches
-from dupgate.matching.policy import BlockedMatch, decide, invalid_image
+from dupgate.matching.policy import BlockedMatch, Decision, decide, invalid_image
 from dupgate.matching.registry import IndexRegistry
 from dupgate.store.blobs import BlobStore
-from dupgate.store.models import BlockedImage, Collection, Image, ImageFeatures, Upload
+from dupgate.store.models import Block, Collection, Image, ImageFeatures, Upload
 from dupgate.tenancy.collections import policy_of
 from dupgate.uploads.commit import commit_decision
 from dupgate.uploads.lifecycle import lock_undecided, record_decided
 from dupgate.uploads.payloads import MatchPayload
-from dupgate.uploads.videos import describe_video_matches, find_video_matches, frame_matches
+from dupgate.uploads.videos import (
+    commit_video_decision,
+    describe_video_matches,
+    find_video_matches,
+    frame_matches,
+)
 from dupgate.vocabulary import UploadStatus
 
 
@@ -47,9 +52,7 @@ def tenant_holds(
     collections = select(Collection.name).where(Collection.tenant == tenant)
     held = [
         select(Image.id).where(Image.sha256 == sha256, Image.collection.in_(collections)),
-        select(BlockedImage.id).where(
-            BlockedImage.sha256 == sha256, BlockedImage.collection.in_(collections)
-        ),
+        select(Block.id).where(Block.sha256 == sha256, Block.collection.in_(collections)),
         select(Upload.id).where(
             Upload.sha256 == sha256,
             Upload.status == UploadStatus.DECIDED,
@@ -75,7 +78,8 @@ def save_features(session: Session, features: Features) -> None:
 
 @dataclass(frozen=True)
 class Found:
-    """What an image duplicates: committed images (best first) and any blocklist entry."""
+    """What an upload duplicates: committed images or videos (best first) and any blocklist
+    entry."""
 
     matches: list[Match]
     blocked: BlockedMatch | None
@@ -87,17 +91,21 @@ def find_duplicates(
     collection: Collection,
     features: Features | VideoFeatures,
 ) -> Found:
-    """The images of the collection, and of those it is checked against, that `features` duplicates.
+    """The images (or videos) of the collection, and of those it is checked against, that
+    `features` duplicates, and the best entry of their blocklists it duplicates.
 
-    Pairs a person said are not duplicates are left out; the blocklists of the same
-    collections are searched too. A video's duplicates are the videos it copies (no blocklist).
+    Pairs a person said are not duplicates are left out, of the matches and of the blocklist. A
+    video's duplicates are the videos it copies; an image's are images, and the videos one of
+    whose frames it is.
     """
     policy = policy_of(collection)
     names = [collection.name, *policy.check_against]
-    if isinstance(features, VideoFeatures):
-        return Found(find_video_matches(session, registry, names, features, policy), None)
     excluded = not_duplicates_of(session, collection.tenant, features.sha256)
-    matches: list[Match] = []
+    blocked = blocked_match(session, registry, names, features, policy, excluded)
+    if isinstance(features, VideoFeatures):
+        matches = find_video_matches(session, registry, names, features, policy, excluded)
+        return Found(matches, blocked)
+    matches = []
     for name in names:
         index = registry.synced(session, name)
         candidates = [
@@ -106,9 +114,8 @@ def find_duplicates(
             if entry.features.sha256 not in excluded
         ]
         matches += find_matches(features, candidates, policy.exact_threshold, policy.near_threshold)
-    matches += frame_matches(session, registry, names, features, policy.near_threshold)
+    matches += frame_matches(session, registry, names, features, policy.near_threshold, excluded)
     matches.sort(key=lambda m: (-m.score, m.image_id))
-    blocked = blocked_match(session, registry, names, features, policy, excluded)
     return Found(matches, blocked)
 
 
@@ -117,9 +124,9 @@ def decide_upload(
     store: BlobStore,
     registry: IndexRegistry,
     upload_id: str,
-    features: Features | InvalidImage,
+    analysed: Features | VideoFeatures | InvalidImage,
 ) -> None:
-    """Under the collection lock: match, decide and commit once.
+    """Under the collection lock: match, decide and commit an image or a video upload once.
 
     A redelivered task finds the upload decided and does nothing, also when both deliveries
     run at once: the status is read again after the lock is taken. The collections the upload
@@ -130,15 +137,31 @@ def decide_upload(
         return
     collection, upload = locked
     policy = policy_of(collection)
-    if isinstance(features, InvalidImage):
-        decision = invalid_image(features.reason, features.message)
-        commit_decision(session, store, upload, None, decision)
+    if isinstance(analysed, InvalidImage):  # an InvalidVideo too
+        decision = invalid_image(analysed.reason, analysed.message, media=upload.media)
+        commit_upload(session, store, upload, None, decision)
     else:
-        found = find_duplicates(session, registry, collection, features)
-        decision = decide(found.matches, policy, found.blocked, media="image")
-        commit_decision(session, store, upload, features, decision)
+        found = find_duplicates(session, registry, collection, analysed)
+        decision = decide(found.matches, policy, found.blocked, media=upload.media)
+        commit_upload(session, store, upload, analysed, decision)
         upload.matches = describe_matches(session, found.matches)
     record_decided(session, collection, upload, policy)
+
+
+def commit_upload(
+    session: Session,
+    store: BlobStore,
+    upload: Upload,
+    analysed: Features | VideoFeatures | None,
+    decision: Decision,
+) -> None:
+    """Record the decision on an image or a video upload and commit what it asks for."""
+    if upload.media == "video":
+        assert analysed is None or isinstance(analysed, VideoFeatures)
+        commit_video_decision(session, store, upload, analysed, decision)
+    else:
+        assert analysed is None or isinstance(analysed, Features)
+        commit_decision(session, store, upload, analysed, decision)
 
 
 def describe_matches(session: Session, matches: list[Match]) -> list[MatchPayload]:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dupgate.store.blobs import BlobStore, StoredBlob
-from dupgate.store.models import BlockedImage, Image, Upload, Video
+from dupgate.store.models import Block, Image, Upload, Video
 
 # Uploads stage under staging/{upload id}; /check and blocked files under checks/{request id}
 # (never recorded: the gateway removes them when it has its answer). Images' blobs are under
@@ -91,7 +91,7 @@ def _previews_in_use(session: Session, keys: list[str]) -> set[str]:
     shas = list(by_sha)
     held = [
         select(Image.sha256).where(Image.sha256.in_(shas)),
-        select(BlockedImage.sha256).where(BlockedImage.sha256.in_(shas)),
+        select(Block.sha256).where(Block.sha256.in_(shas)),
         select(Upload.sha256).where(Upload.sha256.in_(shas), Upload.staging_key.is_not(None)),
     ]
     used: set[str] = set()

@@ -32,7 +32,7 @@ from dupgate.store.models import Collection, Upload
 from dupgate.transient import is_transient
 from dupgate.uploads.duplicates import decide_upload, save_features, stored_features
 from dupgate.uploads.lifecycle import begin_processing, extend_lease, fail_upload
-from dupgate.uploads.videos import decide_video_upload, save_video_features, stored_video_features
+from dupgate.uploads.videos import save_video_features, stored_video_features
 from dupgate.vocabulary import UploadStatus
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def run_upload(
                 InvalidVideo,
                 known_video,
                 partial(_keep_video_analysis, transaction),
-                decide_video_upload,
+                decide_upload,
             )
             _analyse_and_decide(transaction, store, registry, upload_id, staging_key, video)
         else:

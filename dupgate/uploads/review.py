@@ -7,13 +7,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from dupgate.analysis import Features
+from dupgate.analysis.video import VideoFeatures
 from dupgate.curation.not_duplicates import mark_not_duplicate
 from dupgate.events.audit import record_event
 from dupgate.matching.policy import Decision
 from dupgate.store.blobs import BlobStore
 from dupgate.store.locking import lock_with_checked
 from dupgate.store.models import (
-    Collection,
     Image,
     ImageFeatures,
     Upload,
@@ -24,9 +24,9 @@ from dupgate.store.models import (
 from dupgate.store.paging import Key, Order, Slice, read_page
 from dupgate.tenancy.collections import policy_of
 from dupgate.tenancy.keys import Caller
-from dupgate.uploads.commit import commit_decision
+from dupgate.uploads.duplicates import commit_upload
 from dupgate.uploads.payloads import upload_event_data
-from dupgate.uploads.videos import commit_video_decision, load_video_features
+from dupgate.uploads.videos import load_video_features
 from dupgate.vocabulary import REVIEW_ACTIONS, Action, Outcome, Tier, listing, outcome_of, parse
 
 # The review queue's order: oldest first.
@@ -46,10 +46,11 @@ class Review:
     """What a person decided for a held upload."""
 
     action: str  # one of REVIEW_ACTIONS (anything else is refused with InvalidReview)
-    # The image to link to or overwrite; the upload's best match when None.
+    # The image (for a video upload: the video) to link to or overwrite; the upload's best
+    # match of its own kind when None.
     target: str | None = None
     # With accept: the upload is not a duplicate of any of its matches, and is never flagged
-    # against those pictures again.
+    # against those pictures (or videos) again.
     not_duplicate: bool = False
 
 
@@ -109,12 +110,6 @@ def review_upload(
     if upload.action != Outcome.HELD or upload.reviewed_at is not None:
         state = upload.action or upload.status
         raise NotReviewable(f"upload {upload_id} is not waiting for review: it is {state}")
-    if upload.media == "video":
-        _review_video(session, store, upload, action, review, caller, collection)
-        return
-    features_row = session.get(ImageFeatures, upload.sha256)
-    assert features_row is not None, "a held upload was analysed"
-    features = Features.from_bytes(features_row.data)
     target = None
     if action in (Action.LINK, Action.OVERWRITE):
         target = _target(
@@ -129,7 +124,7 @@ def review_upload(
         f"reviewed by {caller.actor}: {outcome_of(action)} (held because: {held_because})",
         target=target,
     )
-    commit_decision(session, store, upload, features, decision)
+    commit_upload(session, store, upload, _stored_analysis(session, upload), decision)
     upload.reviewed_by = caller.actor
     upload.reviewed_at = utcnow()
     not_duplicate_of = []
@@ -145,76 +140,48 @@ def review_upload(
     )
 
 
-def _review_video(
-    session: Session,
-    store: BlobStore,
-    upload: Upload,
-    action: Action,
-    review: Review,
-    caller: Caller,
-    collection: Collection,
-) -> None:
-    """Complete a held video upload: accept, link to a video (overwrite links too) or reject."""
-    if review.not_duplicate:
-        raise InvalidReview("not_duplicate is kept for images only, not yet for videos")
-    row = session.get(VideoFeaturesRow, upload.sha256)
+def _stored_analysis(session: Session, upload: Upload) -> Features | VideoFeatures:
+    """The analysis of a held upload's bytes, stored when it was decided."""
+    if upload.media == "video":
+        header = session.get(VideoFeaturesRow, upload.sha256)
+        assert header is not None, "a held upload was analysed"
+        return load_video_features(session, header.data)
+    row = session.get(ImageFeatures, upload.sha256)
     assert row is not None, "a held upload was analysed"
-    video = load_video_features(session, row.data)
-    target = None
-    if action in (Action.LINK, Action.OVERWRITE):
-        target_id = review.target or next(
-            (m["video_id"] for m in upload.matches if "video_id" in m), None
-        )
-        if target_id is None:
-            raise InvalidReview(f"say which video to {action}: the upload matched none")
-        allowed = (upload.collection, *policy_of(collection).check_against)
-        found = session.get(Video, target_id)
-        if found is None or found.collection not in allowed:
-            raise InvalidReview(
-                f"there is no video {target_id} in collection {upload.collection!r}"
-            )
-        target = found.linked_to or found.id
-    decision = Decision(
-        action,
-        upload.tier or Tier.UNIQUE,
-        (),
-        f"reviewed by {caller.actor}: {outcome_of(action)} (held because: {upload.reason})",
-        target=target,
-    )
-    commit_video_decision(session, store, upload, video, decision)
-    upload.reviewed_by = caller.actor
-    upload.reviewed_at = utcnow()
-    record_event(
-        session,
-        "upload.reviewed",
-        tenant=collection.tenant,
-        actor=caller.actor,
-        collection=collection.name,
-        data={**upload_event_data(upload), "not_duplicate_of": []},
-    )
+    return Features.from_bytes(row.data)
 
 
 def _target(
     session: Session, upload: Upload, action: Action, chosen: str | None, others: tuple[str, ...]
 ) -> str:
-    # The best match that is an image: an image is linked to an image, never to a video.
-    best = next((m["image_id"] for m in upload.matches if "image_id" in m), None)
+    # The best match of the upload's own kind: an image is linked to an image, a video to a
+    # video, never one to the other.
+    key = f"{upload.media}_id"
+    best = next((m[key] for m in upload.matches if key in m), None)
     target_id = chosen or best
     if target_id is None:
-        raise InvalidReview(f"say which image to {action}: the upload matched none")
-    image = session.get(Image, target_id)
+        raise InvalidReview(f"say which {upload.media} to {action}: the upload matched none")
+    found: Image | Video | None = (
+        session.get(Video, target_id) if upload.media == "video" else session.get(Image, target_id)
+    )
     allowed = (upload.collection,) if action == Action.OVERWRITE else (upload.collection, *others)
-    if image is None or image.collection not in allowed:
+    if found is None or found.collection not in allowed:
         where = " or ".join(repr(c) for c in allowed)
-        raise InvalidReview(f"there is no image {target_id} in collection {where}")
-    # A link record has no content of its own: act on the image it links to.
-    return image.linked_to or image.id
+        raise InvalidReview(f"there is no {upload.media} {target_id} in collection {where}")
+    # A link record has no content of its own: act on the one it links to.
+    return found.linked_to or found.id
 
 
 def _mark_matches(session: Session, tenant: str, upload: Upload, caller: Caller) -> list[str]:
-    ids = [m["image_id"] for m in upload.matches if "image_id" in m]
-    rows = session.execute(select(Image.id, Image.sha256).where(Image.id.in_(ids))).all()
-    for _, sha256 in rows:
-        if sha256 != upload.sha256:
-            mark_not_duplicate(session, tenant, upload.sha256, sha256, caller.actor)
-    return sorted(image_id for image_id, _ in rows)
+    """Remember each matched image and video as not a duplicate of the upload; their ids."""
+    marked: list[str] = []
+    rows: tuple[type[Image] | type[Video], ...] = (Image, Video)
+    for row in rows:
+        key = "video_id" if row is Video else "image_id"
+        ids = [m[key] for m in upload.matches if key in m]
+        found = session.execute(select(row.id, row.sha256).where(row.id.in_(ids)))
+        for matched_id, sha256 in found:
+            if sha256 != upload.sha256:
+                mark_not_duplicate(session, tenant, upload.sha256, sha256, caller.actor)
+            marked.append(matched_id)
+    return sorted(marked)

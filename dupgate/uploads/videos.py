@@ -1,41 +1,54 @@
-"""Video uploads: their stored analyses, their duplicates among committed videos, and their
-decision and commit under the collection lock, as images have theirs in duplicates.py and
-commit.py.
+"""Video uploads: their stored analyses, their duplicates among committed (or blocked) videos,
+and the commit of their decision, as images have theirs in duplicates.py and commit.py (one
+decide_upload, in duplicates.py, decides both).
 
 A committed video's kept frames are in the collection's index under the kind "frames", as
 "<video id>/<frame number>": both index backends hold them, and an image upload is matched
-against them too (a still taken from a video names the video and the second it shows).
+against them too (a still taken from a video names the video and the second it shows). A
+blocked video's are under "blocked_frames", as "<block id>/<frame number>".
 """
 
+from collections.abc import Set as AbstractSet
 from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import ANALYSIS_VERSION, Features
 from dupgate.analysis.video import (
     VIDEO_ANALYSIS_VERSION,
-    InvalidVideo,
     VideoFeatures,
     read_header,
 )
 from dupgate.events.audit import record_event
 from dupgate.matching.find import Match
-from dupgate.matching.policy import Decision, Policy, decide
+from dupgate.matching.indexes import ImageIndex
+from dupgate.matching.policy import Decision, Policy
 from dupgate.matching.registry import IndexRegistry
 from dupgate.matching.score import score
 from dupgate.matching.video import FRAME_CANDIDATES, Timeline, video_matches
 from dupgate.store.blobs import BlobStore
-from dupgate.store.models import Collection, ImageFeatures, Upload, Video, VideoFeaturesRow, utcnow
+from dupgate.store.models import (
+    Block,
+    Collection,
+    ImageFeatures,
+    Upload,
+    Video,
+    VideoFeaturesRow,
+    utcnow,
+)
 from dupgate.store.vectors import record_index_change
-from dupgate.tenancy.collections import policy_of
 from dupgate.uploads.commit import delete_after_commit
-from dupgate.uploads.lifecycle import lock_undecided, record_decided
 from dupgate.uploads.payloads import MatchPayload
-from dupgate.vocabulary import Action, Outcome, Tier, UploadStatus
+from dupgate.vocabulary import Action, Tier, UploadStatus
 
 FRAMES = "frames"  # the index kind of videos' kept frames
+BLOCKED_FRAMES = "blocked_frames"  # and of blocked videos' kept frames, as "<block id>/<n>"
+
+# What holds a video's frames in an index: a committed video (kind "frames") or a blocklist
+# entry (kind "blocked_frames"). Both name the analysis of their bytes by its SHA-256.
+VideoRow = type[Video] | type[Block]
 
 
 def video_version() -> int:
@@ -100,15 +113,16 @@ def save_video_features(session: Session, video: VideoFeatures) -> None:
         pass  # another worker stored the same bytes' analysis first: same values
 
 
-def _stored_timeline(session: Session, video_id: str) -> Timeline | None:
-    row = session.execute(
+def _stored_timeline(session: Session, row: VideoRow, owner_id: str) -> Timeline | None:
+    """The timeline of the video a committed video or a blocklist entry holds, from its header."""
+    found = session.execute(
         select(VideoFeaturesRow.data)
-        .join(Video, Video.sha256 == VideoFeaturesRow.sha256)
-        .where(Video.id == video_id)
+        .join(row, row.sha256 == VideoFeaturesRow.sha256)
+        .where(row.id == owner_id)
     ).first()
-    if row is None:
+    if found is None:
         return None
-    h = read_header(row[0])
+    h = read_header(found[0])
     return Timeline(
         h["duration"],
         h["interval"],
@@ -117,40 +131,75 @@ def _stored_timeline(session: Session, video_id: str) -> Timeline | None:
     )
 
 
+def copies_among(
+    session: Session,
+    index: ImageIndex,
+    row: VideoRow,
+    indexed: ColumnElement[bool],
+    collection: str,
+    video: VideoFeatures,
+    policy: Policy,
+    excluded: AbstractSet[str] = frozenset(),
+) -> list[Match]:
+    """The videos whose frames `index` holds (committed videos, or blocked ones: `row`) that
+    `video` copies, best first; those whose bytes are in `excluded` (said not duplicates) are
+    left out. `indexed` picks the rows whose frames are in the index, for identical bytes."""
+    same_bytes = set(
+        session.scalars(
+            select(row.id).where(row.collection == collection, row.sha256 == video.sha256, indexed)
+        )
+    )
+    found = video_matches(
+        index,
+        video,
+        partial(_stored_timeline, session, row),
+        policy.exact_threshold,
+        policy.near_threshold,
+        same_bytes,
+    )
+    return _without(session, row, found, excluded)
+
+
+def _without(
+    session: Session, row: VideoRow, matches: list[Match], excluded: AbstractSet[str]
+) -> list[Match]:
+    """The matches but those of videos whose bytes are in `excluded`."""
+    if not excluded or not matches:
+        return matches
+    ids = [m.image_id for m in matches]
+    shas = dict(session.execute(select(row.id, row.sha256).where(row.id.in_(ids))).all())
+    return [m for m in matches if shas.get(m.image_id) not in excluded]
+
+
 def find_video_matches(
     session: Session,
     registry: IndexRegistry,
     names: list[str],
     video: VideoFeatures,
     policy: Policy,
+    excluded: AbstractSet[str] = frozenset(),
 ) -> list[Match]:
-    """The committed videos of these collections that the upload copies, best first."""
+    """The committed videos of these collections that the upload copies, best first; videos a
+    person said are not duplicates of it (`excluded`, by their bytes) are left out."""
     matches: list[Match] = []
     for name in names:
-        same_bytes = set(
-            session.scalars(
-                select(Video.id).where(
-                    Video.collection == name,
-                    Video.sha256 == video.sha256,
-                    Video.linked_to.is_(None),
-                )
-            )
-        )
-        matches += video_matches(
-            registry.synced(session, name, FRAMES),
-            video,
-            partial(_stored_timeline, session),
-            policy.exact_threshold,
-            policy.near_threshold,
-            same_bytes,
-        )
+        index = registry.synced(session, name, FRAMES)
+        # A link record's frames are not indexed: it is never matched, the video it links to is.
+        indexed = Video.linked_to.is_(None)
+        matches += copies_among(session, index, Video, indexed, name, video, policy, excluded)
     return sorted(matches, key=lambda m: (-m.score, m.image_id))
 
 
 def frame_matches(
-    session: Session, registry: IndexRegistry, names: list[str], image: Features, near: float
+    session: Session,
+    registry: IndexRegistry,
+    names: list[str],
+    image: Features,
+    near: float,
+    excluded: AbstractSet[str] = frozenset(),
 ) -> list[Match]:
-    """The committed videos one of whose frames the image is: near, at the frame's time."""
+    """The committed videos one of whose frames the image is: near, at the frame's time; those
+    a person said are not duplicates of it (`excluded`, by their bytes) are left out."""
     best: dict[str, tuple[float, int]] = {}
     for name in names:
         index = registry.synced(session, name, FRAMES)
@@ -161,7 +210,7 @@ def frame_matches(
                 best[video_id] = (value, int(entry_number))
     matches = []
     for video_id, (value, number) in best.items():
-        timeline = _stored_timeline(session, video_id)
+        timeline = _stored_timeline(session, Video, video_id)
         if timeline is None:
             continue
         # A still is never the video itself: near, whatever its pixels.
@@ -174,34 +223,7 @@ def frame_matches(
                 offset_seconds=round(timeline.times[number], 2),
             )
         )
-    return matches
-
-
-def decide_video_upload(
-    session: Session,
-    store: BlobStore,
-    registry: IndexRegistry,
-    upload_id: str,
-    video: VideoFeatures | InvalidVideo,
-) -> None:
-    """Under the collection lock: match, decide and commit a video upload once."""
-    locked = lock_undecided(session, upload_id)
-    if locked is None:
-        return
-    collection, upload = locked
-    policy = policy_of(collection)
-    if isinstance(video, InvalidVideo):
-        decision = Decision(
-            Action.REJECT, Tier.UNIQUE, (), f"invalid_video ({video.reason}): {video.message}"
-        )
-        commit_video_decision(session, store, upload, None, decision)
-    else:
-        names = [collection.name, *policy.check_against]
-        matches = find_video_matches(session, registry, names, video, policy)
-        decision = decide(matches, policy, media="video")
-        commit_video_decision(session, store, upload, video, decision)
-        upload.matches = describe_video_matches(session, matches)
-    record_decided(session, collection, upload, policy)
+    return _without(session, Video, matches, excluded)
 
 
 def video_blob_key(video_id: str, sha256: str) -> str:
@@ -216,27 +238,15 @@ def commit_video_decision(
     video: VideoFeatures | None,
     decision: Decision,
 ) -> None:
-    """Record the decision on the upload and commit the video it asks for."""
+    """Record the decision on the upload and commit the video it asks for, as commit_decision
+    does for an image: accept adds a video, link a record pointing at the target, overwrite
+    gives the target the upload's bytes and frames (it keeps its id, metadata and links)."""
     video_id: str | None = None
     obsolete: list[str] = []
-    if decision.action in (Action.ACCEPT, Action.LINK, Action.OVERWRITE):
+    if decision.action in (Action.ACCEPT, Action.LINK):
         assert video is not None
-        row = Video(
-            id=upload.id,
-            collection=upload.collection,
-            upload_id=upload.id,
-            sha256=video.sha256,
-            external_id=upload.external_id,
-            labels=upload.labels,
-            filename=upload.filename,
-            width=video.width,
-            height=video.height,
-            duration=video.duration,
-            format=video.format,
-            size=upload.size,
-        )
-        if decision.action == Action.LINK or decision.action == Action.OVERWRITE:
-            # A video is linked, never overwritten in place: its frames stay those of its bytes.
+        row = _new_video(upload, video)
+        if decision.action == Action.LINK:
             assert decision.target is not None
             row.linked_to = decision.target
         else:
@@ -245,19 +255,14 @@ def commit_video_decision(
             store.copy(upload.staging_key, row.blob_key)
         session.add(row)
         if row.linked_to is None:
-            for number, frame in enumerate(video.frames):
-                record_index_change(
-                    session,
-                    collection=row.collection,
-                    image_id=frame_entry(row.id, number),
-                    op="add",
-                    sha256=frame.features.sha256,
-                    kind=FRAMES,
-                    vector=(frame.features.phash, frame.features.embedding),
-                )
+            index_frames(session, row.collection, FRAMES, row.id, video)
         video_id = row.id
+    elif decision.action == Action.OVERWRITE:
+        assert video is not None and decision.target is not None
+        video_id, old_key = _overwrite_video(session, store, upload, video, decision.target)
+        obsolete += [old_key] if old_key else []
     upload.status = UploadStatus.DECIDED
-    upload.action = Outcome.LINKED if decision.action == Action.OVERWRITE else decision.outcome
+    upload.action = decision.outcome
     upload.tier = decision.tier
     upload.video_id = video_id
     upload.reason = decision.reason
@@ -268,20 +273,85 @@ def commit_video_decision(
     delete_after_commit(session, store, obsolete)
 
 
+def _new_video(upload: Upload, video: VideoFeatures) -> Video:
+    # The video takes the upload's id, so a retried commit writes to the same blob key.
+    return Video(
+        id=upload.id,
+        collection=upload.collection,
+        upload_id=upload.id,
+        sha256=video.sha256,
+        external_id=upload.external_id,
+        labels=upload.labels,
+        filename=upload.filename,
+        width=video.width,
+        height=video.height,
+        duration=video.duration,
+        format=video.format,
+        size=upload.size,
+    )
+
+
+def _overwrite_video(
+    session: Session, store: BlobStore, upload: Upload, video: VideoFeatures, target: str
+) -> tuple[str, str | None]:
+    """The target takes the upload's bytes: a new blob, and its old frames leave the index for
+    the new ones (their number may differ). Returns its id and the blob that is now obsolete."""
+    row = session.get(Video, target)
+    assert row is not None, "the matched video is in the index, so it is committed"
+    assert row.linked_to is None, "a link record is never matched: the video it links to is"
+    assert upload.staging_key is not None
+    unindex_frames(session, row.collection, FRAMES, row.id, row.sha256)
+    old_key = row.blob_key
+    row.blob_key = video_blob_key(row.id, video.sha256)
+    store.copy(upload.staging_key, row.blob_key)
+    row.sha256 = video.sha256
+    row.width, row.height, row.duration = video.width, video.height, video.duration
+    row.format, row.size = video.format, upload.size
+    row.updated_at = utcnow()
+    index_frames(session, row.collection, FRAMES, row.id, video)
+    return row.id, old_key if old_key != row.blob_key else None
+
+
+def index_frames(
+    session: Session, collection: str, kind: str, owner_id: str, video: VideoFeatures
+) -> None:
+    """Put a video's kept frames in the collection's index of `kind`, as "<owner id>/<n>"."""
+    for number, frame in enumerate(video.frames):
+        record_index_change(
+            session,
+            collection=collection,
+            image_id=frame_entry(owner_id, number),
+            op="add",
+            sha256=frame.features.sha256,
+            kind=kind,
+            vector=(frame.features.phash, frame.features.embedding),
+        )
+
+
+def unindex_frames(
+    session: Session, collection: str, kind: str, owner_id: str, sha256: str
+) -> None:
+    """Take the kept frames of the video with these bytes, indexed for `owner_id`, out again."""
+    header = session.get(VideoFeaturesRow, sha256)
+    count = len(read_header(header.data)["frames"]) if header is not None else 0
+    for number in range(count):
+        record_index_change(
+            session,
+            collection=collection,
+            image_id=frame_entry(owner_id, number),
+            op="remove",
+            sha256=None,
+            kind=kind,
+        )
+
+
 def delete_video(session: Session, store: BlobStore, video: Video, actor: str) -> None:
-    """Remove a video, and the link records that point at it, from storage, database and index."""
+    """Remove a video, and the link records that point at it, from storage, database and index.
+
+    Its analysis stays (it is keyed by content and may be shared, or blocked).
+    """
     if video.linked_to is None:
-        header = session.get(VideoFeaturesRow, video.sha256)
-        count = len(read_header(header.data)["frames"]) if header is not None else 0
-        for number in range(count):
-            record_index_change(
-                session,
-                collection=video.collection,
-                image_id=frame_entry(video.id, number),
-                op="remove",
-                sha256=None,
-                kind=FRAMES,
-            )
+        unindex_frames(session, video.collection, FRAMES, video.id, video.sha256)
     links = list(session.scalars(select(Video.id).where(Video.linked_to == video.id)))
     for link in links:
         linked = session.get(Video, link)

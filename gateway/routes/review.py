@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from dupgate.curation.not_duplicates import declare_not_duplicate
 from dupgate.gateway.deps import AdminCaller, ServicesDep, SessionDep
@@ -13,7 +13,12 @@ from dupgate.gateway.pagination import Page, Pages
 from dupgate.gateway.routes.collections import CollectionName
 from dupgate.gateway.schemas.images import NotDuplicate
 from dupgate.gateway.schemas.uploads import HeldUpload, Upload
-from dupgate.tenancy.visibility import visible_collection, visible_image, visible_upload
+from dupgate.tenancy.visibility import (
+    visible_collection,
+    visible_image,
+    visible_upload,
+    visible_video,
+)
 from dupgate.uploads.review import HELD, Review, held_uploads, review_upload
 from dupgate.vocabulary import REVIEW_ACTIONS
 
@@ -47,6 +52,11 @@ class ReviewRequest(BaseModel):
     image_id: BodyId | None = Field(
         None, description="for link and overwrite: the image; the best match when left out"
     )
+    video_id: BodyId | None = Field(
+        None,
+        description="for link and overwrite of a video upload: the video; the best match when "
+        "left out",
+    )
     not_duplicate: StrictBool = Field(
         False,
         description="with accept: the upload is not a duplicate of its matches, and the same "
@@ -68,7 +78,7 @@ def review(
         session,
         services.store,
         upload_id,
-        Review(body.action, body.image_id, body.not_duplicate),
+        Review(body.action, body.video_id or body.image_id, body.not_duplicate),
         caller,
     )
     # The same row, refreshed by the review (one identity per session).
@@ -77,15 +87,27 @@ def review(
 
 class NotDuplicateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    image_ids: list[BodyId] = Field(min_length=2, max_length=2)
+    image_ids: list[BodyId] | None = Field(None, min_length=2, max_length=2)
+    video_ids: list[BodyId] | None = Field(None, min_length=2, max_length=2)
+
+    @model_validator(mode="after")
+    def one_pair(self) -> "NotDuplicateRequest":
+        if (self.image_ids is None) == (self.video_ids is None):
+            raise ValueError("send one pair: `image_ids` or `video_ids`")
+        return self
 
 
 @router.post("/not-duplicates", status_code=201)
 def not_duplicate(
     body: NotDuplicateRequest, session: SessionDep, caller: AdminCaller
 ) -> NotDuplicate:
-    """Say two images are not duplicates: their pictures are never flagged against each other
-    again, in uploads or scans."""
+    """Say two images (or two videos) are not duplicates: they are never flagged against each
+    other again, in uploads or scans."""
+    if body.video_ids is not None:
+        va, vb = (visible_video(session, caller, i) for i in body.video_ids)
+        created = declare_not_duplicate(session, caller, va, vb)
+        return NotDuplicate(video_ids=[va.id, vb.id], created=created)
+    assert body.image_ids is not None
     a, b = (visible_image(session, caller, i) for i in body.image_ids)
     created = declare_not_duplicate(session, caller, a, b)
     return NotDuplicate(image_ids=[a.id, b.id], created=created)

@@ -1,4 +1,4 @@
-"""Videos: post one (answered at once, decided by a worker as images are), read, delete."""
+"""Videos: post one (answered at once, decided by a worker as images are), read, delete, block."""
 
 from typing import Annotated
 
@@ -6,14 +6,16 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
+from dupgate.curation.blocklist import block_video
 from dupgate.gateway.deps import AdminCaller, ReadCaller, ServicesDep, SessionDep
 from dupgate.gateway.errors import CONFLICT, UNSUPPORTED_FILE
 from dupgate.gateway.fields import PathId
 from dupgate.gateway.forms import multipart
 from dupgate.gateway.rate_limits import RateLimitedUploadCaller
 from dupgate.gateway.routes.collections import CollectionName
-from dupgate.gateway.routes.images import binary, stream_blob
+from dupgate.gateway.routes.images import BlockRequest, binary, stream_blob
 from dupgate.gateway.routes.uploads import accept_upload
+from dupgate.gateway.schemas.images import Block
 from dupgate.gateway.schemas.uploads import UploadAccepted
 from dupgate.gateway.schemas.videos import Video
 from dupgate.store.locking import lock_collections
@@ -88,3 +90,12 @@ def delete(
     lock_collections(session, [visible_video(session, caller, video_id).collection])
     session.expire_all()
     delete_video(session, services.store, visible_video(session, caller, video_id), caller.actor)
+
+
+@router.post("/videos/{video_id}/block", status_code=201)
+def block(video_id: PathId, body: BlockRequest, session: SessionDep, caller: AdminCaller) -> Block:
+    """Block the video in its collection: later uploads that copy it (exactly or near, as the
+    duplicates of videos are found) are rejected with the reason, also after it is deleted."""
+    return Block.of(
+        block_video(session, visible_video(session, caller, video_id), body.reason, caller)
+    )

@@ -1,7 +1,9 @@
 """Committed images, "not a duplicate" verdicts, and blocklist entries."""
 
+from typing import Literal
+
 from dupgate.curation.blocklist import block_payload
-from dupgate.gateway.schemas.common import Schema, Timestamp
+from dupgate.gateway.schemas.common import Schema, Timestamp, omitted
 from dupgate.store import models
 
 
@@ -47,18 +49,22 @@ class Image(Schema):
 
 
 class NotDuplicate(Schema):
-    """Two images said not to be duplicates; `created` is false if that was known already."""
+    """Two images (or videos) said not to be duplicates; `created` is false if that was known
+    already."""
 
-    image_ids: list[str]
+    image_ids: list[str] | None = omitted("the two images")
+    video_ids: list[str] | None = omitted("the two videos")
     created: bool
 
 
 class Block(Schema):
-    """A blocklist entry (its events carry the same)."""
+    """A blocklist entry, a picture or a video (its events carry the same)."""
 
     block_id: str
     collection: str
+    media: Literal["image", "video"]
     image_id: str | None
+    video_id: str | None = omitted("a blocked video's: the video it was blocked from, if any")
     filename: str | None
     sha256: str
     reason: str
@@ -66,5 +72,5 @@ class Block(Schema):
     created_at: Timestamp
 
     @classmethod
-    def of(cls, row: models.BlockedImage) -> "Block":
+    def of(cls, row: models.Block) -> "Block":
         return cls.model_validate(block_payload(row))

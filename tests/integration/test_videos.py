@@ -1,14 +1,18 @@
 """Video uploads through HTTP against a running `dupgate serve` (real Redis, real workers), on
 the shared TMK sample clips trimmed to a few seconds, and copies made here with PyAV."""
 
+import hashlib
 import io
 import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
-from tests.servers import Server
+from dupgate.analysis.video import frame_sha256
+from tests.servers import POSTGRES_S3_PGVECTOR, Server
 from tests.videos import audio_only, clip, frame_jpeg, logo, transcode
+from tests.waiting import wait_until
 
 CHAIR = "chair-orig-22-sd-bar"
 
@@ -174,3 +178,164 @@ def test_a_held_video_is_linked_by_its_reviewer(server: Server, chair: bytes) ->
     done = r.json()["decision"]
     assert done["action"] == "linked"
     assert admin.client.get(f"/v1/videos/{done['video_id']}").json()["linked_to"] == original
+
+
+def reencoded() -> bytes:
+    """The chair clip's first 6 seconds, smaller and worse: an exact copy of `chair`."""
+    return transcode(clip(CHAIR), seconds=6, scale=0.35, crf=34)
+
+
+def test_a_blocked_videos_copies_are_rejected_naming_the_block_until_it_is_unblocked(
+    server: Server, chair: bytes
+) -> None:
+    admin = server.as_tenant()
+    c = f"v-{uuid.uuid4().hex[:8]}"
+    # The policy would accept every duplicate: the blocklist overrides it.
+    admin.put_collection(c, {"policy": {"exact": "accept", "near": "accept"}})
+    original = video_decision(admin, c, chair)["video_id"]
+    r = admin.client.post(f"/v1/videos/{original}/block", json={"reason": "taken down: DMCA #7"})
+    assert r.status_code == 201, r.text
+    block = r.json()
+    assert (block["media"], block["video_id"], block["image_id"]) == ("video", original, None)
+    # Only its features are kept: its copies are refused after the video itself is deleted.
+    assert admin.client.delete(f"/v1/videos/{original}").status_code == 204
+
+    copy = reencoded()
+    checked = admin.client.post(
+        f"/v1/collections/{c}/check", files={"file": ("clip.mp4", io.BytesIO(copy))}
+    )
+    assert checked.status_code == 200, checked.text
+    assert checked.json()["blocked"]["block_id"] == block["block_id"]
+    exact = video_decision(admin, c, copy)
+    with_logo = transcode(clip("chair-22-with-small-logo-bar"), seconds=6)
+    near = video_decision(admin, c, with_logo)
+
+    for decision, tier in ((exact, "exact"), (near, "near")):
+        assert (decision["action"], decision["tier"]) == ("rejected", tier), decision
+        assert decision["reason"].startswith("blocked: taken down: DMCA #7"), decision
+        assert block["block_id"] in decision["reason"] and f"video {original}" in decision["reason"]
+    # Removing the entry lets the policy decide again.
+    r = admin.client.delete(f"/v1/collections/{c}/blocklist/{block['block_id']}")
+    assert r.status_code == 204
+    assert video_decision(admin, c, with_logo)["action"] == "accepted"
+
+
+def test_a_video_file_can_be_blocked_without_keeping_it(server: Server, chair: bytes) -> None:
+    admin = server.as_tenant()
+    c = new_collection(admin)
+    r = admin.client.post(
+        f"/v1/collections/{c}/blocklist",
+        files={"file": ("banned.mp4", io.BytesIO(chair))},
+        data={"reason": "banned by the moderators"},
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["media"], r.json()["filename"]) == ("video", "banned.mp4")
+
+    copy = video_decision(admin, c, transcode(clip(CHAIR), seconds=6, edit=logo))
+
+    assert (copy["action"], copy["tier"]) == ("rejected", "near"), copy
+    assert "banned by the moderators" in copy["reason"] and "a blocked file" in copy["reason"]
+    listed = admin.client.get(f"/v1/collections/{c}/blocklist").json()["items"]
+    assert [(b["media"], b["block_id"]) for b in listed] == [("video", r.json()["block_id"])]
+
+
+def test_a_video_said_not_a_duplicate_is_not_held_against_it_again(
+    server: Server, chair: bytes
+) -> None:
+    admin = server.as_tenant()
+    first, second = f"v-{uuid.uuid4().hex[:8]}", new_collection(admin)
+    admin.put_collection(first, {"policy": {"near": "hold"}})
+    video_decision(admin, first, chair)
+    with_logo = transcode(clip(CHAIR), seconds=6, edit=logo)
+    held_id = post_video(admin, first, with_logo).json()["upload_id"]
+    assert admin.decided(held_id)["decision"]["action"] == "held"
+
+    r = admin.client.post(
+        f"/v1/uploads/{held_id}/review", json={"action": "accept", "not_duplicate": True}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["decision"]["action"] == "accepted"
+
+    # The same two videos meet again in another collection of the tenant: not flagged.
+    kept = video_decision(admin, second, chair)["video_id"]
+    again = video_decision(admin, second, with_logo)
+    assert (again["action"], again["matches"]) == ("accepted", []), again
+    # The pair is known: declaring it again creates nothing.
+    declared = admin.client.post(
+        "/v1/not-duplicates", json={"video_ids": [kept, again["video_id"]]}
+    )
+    assert (declared.status_code, declared.json()["created"]) == (201, False), declared.text
+    # Other copies of the video are still duplicates of it.
+    assert video_decision(admin, second, reencoded())["action"] == "rejected"
+
+
+def indexed_frames(server: Server, video_id: str) -> dict[str, str]:
+    """The entries the collection's frames index holds for a video, with their bytes' keys,
+    as the change log says (and, with pgvector, as its table holds them)."""
+    url = server.database_url or f"sqlite:///{server.data_dir / 'dupgate.db'}"
+    engine = create_engine(url)
+    live: dict[str, str] = {}
+    try:
+        with engine.connect() as db:
+            changes = db.execute(
+                text(
+                    "SELECT image_id, op, sha256 FROM index_changes"
+                    " WHERE kind = 'frames' AND image_id LIKE :video ORDER BY seq"
+                ),
+                {"video": f"{video_id}/%"},
+            )
+            for entry, op, sha256 in changes:
+                if op == "add":
+                    live[entry] = sha256
+                else:
+                    live.pop(entry, None)
+            if server.combination == POSTGRES_S3_PGVECTOR:
+                rows = db.execute(
+                    text(
+                        "SELECT image_id, sha256 FROM index_entries"
+                        " WHERE kind = 'frames' AND image_id LIKE :video"
+                    ),
+                    {"video": f"{video_id}/%"},
+                )
+                assert dict(rows.all()) == live
+    finally:
+        engine.dispose()
+    return live
+
+
+def test_overwrite_gives_the_matched_video_the_uploads_bytes_and_frames(
+    server: Server, chair: bytes
+) -> None:
+    c = new_collection(server)
+    server.put_collection(c, {"policy": {"exact": "overwrite", "near": "hold"}})
+    first = video_decision(server, c, chair, external_id="clip-1")
+    original = first["video_id"]
+    before = server.client.get(f"/v1/videos/{original}").json()
+    copy = reencoded()
+
+    overwritten = video_decision(server, c, copy)
+
+    assert (overwritten["action"], overwritten["video_id"]) == ("overwritten", original)
+    after = server.client.get(f"/v1/videos/{original}").json()
+    assert after["sha256"] == hashlib.sha256(copy).hexdigest() and after["size"] == len(copy)
+    assert after["width"] < before["width"] and after["external_id"] == "clip-1"
+    assert server.client.get(f"/v1/videos/{original}/content").content == copy
+    # The old bytes leave the store, and the old frames the index: only the new ones are there.
+    old_key = f"videos/{original}/{before['sha256']}"
+    wait_until(lambda: not server.blobs().exists(old_key), 30, what="the old blob is deleted")
+    frames = indexed_frames(server, original)
+    assert frames and frames == {
+        f"{original}/{n}": frame_sha256(after["sha256"], n) for n in range(len(frames))
+    }
+
+    # A reviewer can overwrite a held video too.
+    with_logo = transcode(clip(CHAIR), seconds=6, edit=logo)
+    held_id = post_video(server, c, with_logo).json()["upload_id"]
+    assert server.decided(held_id)["decision"]["action"] == "held"
+    r = server.client.post(f"/v1/uploads/{held_id}/review", json={"action": "overwrite"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["decision"]["action"], r.json()["decision"]["video_id"]) == (
+        "overwritten",
+        original,
+    )
+    assert server.client.get(f"/v1/videos/{original}/content").content == with_logo

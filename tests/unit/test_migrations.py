@@ -11,7 +11,16 @@ from alembic import command
 from sqlalchemy import text
 
 from dupgate.store.db import alembic_config, get_engine, migrate, session_scope
-from dupgate.store.models import Event, PolicyVersion, Webhook, WebhookAttempt, WebhookDelivery
+from dupgate.store.models import (
+    Block,
+    Event,
+    IndexChange,
+    PolicyVersion,
+    VideoFeaturesRow,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 from dupgate.tenancy.keys import authenticate, hash_key
 from dupgate.vocabulary import Scope
 from tests.databases import database_backends, drop_postgres_database, fresh_postgres_database
@@ -133,3 +142,46 @@ def test_0005_replaces_stored_webhook_answers_with_their_error_class(empty_datab
         "http_502",
         None,
     ]
+
+
+def test_blocks_of_0008_stay_pictures_and_0009_takes_blocked_videos(empty_database: str) -> None:
+    url = empty_database
+    command.upgrade(alembic_config(url), "0008")
+    t = "2026-12-01 10:00:00"
+    with get_engine(url).begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO collections (name, tenant, exact_threshold, near_threshold, "
+                "action_exact, action_near, action_unique, check_against, policy_version, "
+                "decisions, created_at, updated_at) VALUES "
+                "('shop', 'default', 0.95, 0.4, 'reject', 'link', 'accept', '[]', 1, 0, :t, :t)"
+            ),
+            {"t": t},
+        )
+        c.execute(
+            text(
+                "INSERT INTO image_features (sha256, version, data, created_at) "
+                "VALUES ('aa', 1, :d, :t)"
+            ),
+            {"d": b"\x00", "t": t},
+        )
+        c.execute(
+            text(
+                "INSERT INTO blocked_images (id, collection, sha256, reason, actor, created_at) "
+                "VALUES ('b-1', 'shop', 'aa', 'spam', 'k', :t)"
+            ),
+            {"t": t},
+        )
+    get_engine(url).dispose()
+
+    migrate(url)
+
+    with session_scope(url) as s:
+        assert s.get_one(Block, "b-1").media == "image"
+        # A video's bytes name an analysis in video_features, not image_features.
+        s.add(VideoFeaturesRow(sha256="vv", version=1, data=b"\x00"))
+        s.add(Block(id="b-2", collection="shop", media="video", sha256="vv", reason="r", actor="k"))
+        # Its frames' kind is longer than the ten characters kinds had.
+        s.add(IndexChange(collection="shop", kind="blocked_frames", image_id="b-2/0", op="remove"))
+    with session_scope(url) as s:
+        assert s.get_one(Block, "b-2").media == "video"

@@ -16,7 +16,8 @@ from dupgate.gateway.schemas.events import Event as EventView
 from dupgate.gateway.schemas.images import Block
 from dupgate.gateway.schemas.uploads import Decision
 from dupgate.gateway.schemas.uploads import Upload as UploadView
-from dupgate.store.models import BlockedImage, Event, Upload
+from dupgate.store.models import Block as BlockRow
+from dupgate.store.models import Event, Upload
 from dupgate.tenancy.keys import KEYS
 from dupgate.uploads.payloads import upload_event_data
 from dupgate.vocabulary import Action, Outcome, UploadStatus, outcome_of
@@ -71,9 +72,10 @@ def test_the_api_writes_events_blocks_and_decisions_as_the_webhooks_receive_them
         data=as_json(upload_event_data(decided_upload())),
     )
     assert EventView.of(event).model_dump(mode="json") == as_json(event_payload(event))
-    block = BlockedImage(
+    block = BlockRow(
         id="b-1",
         collection="shop",
+        media="image",
         sha256="ab" * 32,
         image_id=None,
         filename="x.jpg",
@@ -82,6 +84,20 @@ def test_the_api_writes_events_blocks_and_decisions_as_the_webhooks_receive_them
         created_at=MOMENT,
     )
     assert Block.of(block).model_dump(mode="json") == as_json(block_payload(block))
+    video_block = BlockRow(
+        id="b-2",
+        collection="shop",
+        media="video",
+        sha256="cd" * 32,
+        image_id=None,
+        video_id="v-1",
+        filename="clip.mp4",
+        reason="spam",
+        actor="k-1",
+        created_at=MOMENT,
+    )
+    shown = Block.of(video_block).model_dump(mode="json")
+    assert shown == as_json(block_payload(video_block)) and shown["video_id"] == "v-1"
     upload = decided_upload(reviewed_by="k-1", reviewed_at=MOMENT)
     decision = Decision.of(upload).model_dump(mode="json")
     assert decision == as_json(upload_event_data(upload))["decision"]
