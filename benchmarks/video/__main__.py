@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 
 from benchmarks.video.edits import edits, make_copy, minute_720p
-from dupgate.analysis import load_embedder
+from dupgate.analysis import Embedder, load_embedder
 from dupgate.analysis.video import InvalidVideo, VideoFeatures, analyze_video, sample_frames
 from dupgate.index.collection import CollectionIndex
 from dupgate.matching.find import Match
@@ -101,6 +101,17 @@ def vpdq_match(
     return covered(q, t) >= share and covered(t, q) >= share
 
 
+def timed_analysis(data: bytes, embedder: Embedder) -> tuple[VideoFeatures, float, float]:
+    """The video's features, the seconds decoding and sampling alone took, and the seconds the
+    whole analysis took."""
+    t0 = time.perf_counter()
+    sample_frames(data)
+    decode_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    video = analyze_video(data, embedder)
+    return video, decode_s, time.perf_counter() - t0
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.video")
     parser.add_argument("--split", choices=["tuning", "heldout", "both"], default="both")
@@ -127,13 +138,7 @@ def main(argv: list[str]) -> None:
     analysed: dict[str, VideoFeatures] = {}
     for name in SOURCES:
         path = VIDEOS / f"{name}.mp4"
-        data = path.read_bytes()
-        t0 = time.perf_counter()
-        sample_frames(data)
-        decode_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        video = analyze_video(data, embedder)
-        analysis_s = time.perf_counter() - t0
+        video, decode_s, analysis_s = timed_analysis(path.read_bytes(), embedder)
         analysed[name] = video
         timelines[name] = timeline_of(video)
         for number, frame in enumerate(video.frames):
@@ -151,13 +156,7 @@ def main(argv: list[str]) -> None:
     minute.write_bytes(minute_720p([VIDEOS / f"{name}.mp4" for name in SOURCES]))
     runs: list[tuple[float, float, float | None]] = []
     for _ in range(3):
-        data = minute.read_bytes()
-        t0 = time.perf_counter()
-        sample_frames(data)
-        decode_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        video = analyze_video(data, embedder)
-        analysis_s = time.perf_counter() - t0
+        video, decode_s, analysis_s = timed_analysis(minute.read_bytes(), embedder)
         runs.append((decode_s, analysis_s, vpdq_hash(minute)[1] if has_vpdq else None))
     decode_s, analysis_s, vpdq_s = sorted(runs, key=lambda run: run[1])[1]
     timing.append(
