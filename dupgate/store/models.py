@@ -164,16 +164,14 @@ class ImageFeatures(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Image(Base):
-    """A committed image; a `link` record points at another image and has no blob of its own."""
-
-    __tablename__ = "images"
+class Committed:
+    """The columns committed images and videos share. A `link` record points at another row of
+    its kind (`linked_to`) and has no blob of its own."""
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     collection: Mapped[str] = mapped_column(ForeignKey("collections.name"), index=True)
     # The upload that committed this row; unique so that a retried task cannot commit twice.
     upload_id: Mapped[str | None] = mapped_column(String(36), unique=True)
-    sha256: Mapped[str] = mapped_column(ForeignKey("image_features.sha256"), index=True)
     blob_key: Mapped[str | None] = mapped_column(String(300))
     linked_to: Mapped[str | None] = mapped_column(String(36), index=True)
     external_id: Mapped[str | None] = mapped_column(String(500), index=True)
@@ -185,6 +183,14 @@ class Image(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Image(Committed, Base):
+    """A committed image, or a link record."""
+
+    __tablename__ = "images"
+
+    sha256: Mapped[str] = mapped_column(ForeignKey("image_features.sha256"), index=True)
 
 
 class VideoFeaturesRow(Base):
@@ -199,27 +205,13 @@ class VideoFeaturesRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Video(Base):
-    """A committed video, or a link record (`linked_to` another video, no blob of its own)."""
+class Video(Committed, Base):
+    """A committed video, or a link record."""
 
     __tablename__ = "videos"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    collection: Mapped[str] = mapped_column(ForeignKey("collections.name"), index=True)
-    upload_id: Mapped[str | None] = mapped_column(String(36), unique=True)
     sha256: Mapped[str] = mapped_column(ForeignKey("video_features.sha256"), index=True)
-    blob_key: Mapped[str | None] = mapped_column(String(300))
-    linked_to: Mapped[str | None] = mapped_column(String(36), index=True)
-    external_id: Mapped[str | None] = mapped_column(String(500), index=True)
-    labels: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    filename: Mapped[str | None] = mapped_column(String(500))
-    width: Mapped[int] = mapped_column(Integer)
-    height: Mapped[int] = mapped_column(Integer)
     duration: Mapped[float] = mapped_column(Float)
-    format: Mapped[str] = mapped_column(String(20))
-    size: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class IndexChange(Base):

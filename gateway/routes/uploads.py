@@ -39,7 +39,7 @@ from dupgate.gateway.forms import (
 )
 from dupgate.gateway.rate_limits import RateLimitedUploadCaller
 from dupgate.gateway.routes.collections import CollectionName
-from dupgate.gateway.routes.images import binary, stream_blob
+from dupgate.gateway.routes.committed import binary, stream_blob
 from dupgate.gateway.schemas.uploads import BlockedMatch, CheckResult, Match, UploadAccepted
 from dupgate.gateway.schemas.uploads import Upload as UploadView
 from dupgate.gateway.staging import StagedForm, discard

@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 
 from dupgate.curation.blocklist import block_video
 from dupgate.gateway.deps import AdminCaller, ReadCaller, ServicesDep, SessionDep
@@ -13,13 +12,17 @@ from dupgate.gateway.fields import PathId
 from dupgate.gateway.forms import multipart
 from dupgate.gateway.rate_limits import RateLimitedUploadCaller
 from dupgate.gateway.routes.collections import CollectionName
-from dupgate.gateway.routes.images import BlockRequest, binary, stream_blob
+from dupgate.gateway.routes.committed import (
+    BlockRequest,
+    binary,
+    content,
+    delete_locked,
+    links_of,
+)
 from dupgate.gateway.routes.uploads import accept_upload
 from dupgate.gateway.schemas.images import Block
 from dupgate.gateway.schemas.uploads import UploadAccepted
 from dupgate.gateway.schemas.videos import Video
-from dupgate.store.locking import lock_collections
-from dupgate.store.models import Video as VideoRow
 from dupgate.tenancy.visibility import visible_video
 from dupgate.uploads.videos import delete_video
 
@@ -60,8 +63,7 @@ async def post_video(
 def get_video(video_id: PathId, session: SessionDep, caller: ReadCaller) -> Video:
     """A video's metadata, labels and links."""
     video = visible_video(session, caller, video_id)
-    links = list(session.scalars(select(VideoRow.id).where(VideoRow.linked_to == video.id)))
-    return Video.of(video, links)
+    return Video.of(video, links_of(session, video))
 
 
 @router.get(
@@ -74,12 +76,7 @@ def get_content(
 ) -> StreamingResponse:
     """The video's bytes (a link record serves the video it links to)."""
     video = visible_video(session, caller, video_id)
-    if video.linked_to is not None:
-        video = visible_video(session, caller, video.linked_to)
-    assert video.blob_key is not None
-    return stream_blob(
-        services, video.blob_key, MEDIA_TYPES.get(video.format, "application/octet-stream")
-    )
+    return content(services, session, caller, video, visible_video, MEDIA_TYPES)
 
 
 @router.delete("/videos/{video_id}", status_code=204)
@@ -87,9 +84,7 @@ def delete(
     video_id: PathId, services: ServicesDep, session: SessionDep, caller: AdminCaller
 ) -> None:
     """Remove a video (and the link records pointing at it) from storage, database and index."""
-    lock_collections(session, [visible_video(session, caller, video_id).collection])
-    session.expire_all()
-    delete_video(session, services.store, visible_video(session, caller, video_id), caller.actor)
+    delete_locked(session, services.store, caller, video_id, visible_video, delete_video)
 
 
 @router.post("/videos/{video_id}/block", status_code=201)

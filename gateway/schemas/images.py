@@ -1,16 +1,15 @@
 """Committed images, "not a duplicate" verdicts, and blocklist entries."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from dupgate.curation.blocklist import block_payload
 from dupgate.gateway.schemas.common import Schema, Timestamp, omitted
 from dupgate.store import models
 
 
-class Image(Schema):
-    """A committed image: its facts, labels and links."""
+class Committed(Schema):
+    """What committed images and videos both have: facts, labels and links."""
 
-    image_id: str
     collection: str
     external_id: str | None
     labels: list[str]
@@ -26,26 +25,37 @@ class Image(Schema):
     created_at: Timestamp
     content_url: str
 
+
+def committed_fields(row: models.Image | models.Video, links: list[str]) -> dict[str, Any]:
+    """The fields of Committed, read from an image or video row."""
+    kind = "videos" if isinstance(row, models.Video) else "images"
+    return {
+        "collection": row.collection,
+        "external_id": row.external_id,
+        "labels": row.labels,
+        "filename": row.filename,
+        "sha256": row.sha256,
+        "width": row.width,
+        "height": row.height,
+        "format": row.format,
+        "size": row.size,
+        "linked_to": row.linked_to,
+        "links": links,
+        "upload_id": row.upload_id,
+        "created_at": row.created_at,
+        # A link record serves what it links to.
+        "content_url": f"/v1/{kind}/{row.linked_to or row.id}/content",
+    }
+
+
+class Image(Committed):
+    """A committed image: its facts, labels and links."""
+
+    image_id: str
+
     @classmethod
     def of(cls, image: models.Image, links: list[str]) -> "Image":
-        return cls(
-            image_id=image.id,
-            collection=image.collection,
-            external_id=image.external_id,
-            labels=image.labels,
-            filename=image.filename,
-            sha256=image.sha256,
-            width=image.width,
-            height=image.height,
-            format=image.format,
-            size=image.size,
-            linked_to=image.linked_to,
-            links=links,
-            upload_id=image.upload_id,
-            created_at=image.created_at,
-            # A link record serves the image it links to.
-            content_url=f"/v1/images/{image.linked_to or image.id}/content",
-        )
+        return cls(image_id=image.id, **committed_fields(image, links))
 
 
 class NotDuplicate(Schema):
