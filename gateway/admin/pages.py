@@ -29,8 +29,10 @@ from dupgate.gateway.admin.session import (
 from dupgate.gateway.deps import ServicesDep, SessionDep
 from dupgate.gateway.fields import MAX_COUNT, PathId
 from dupgate.gateway.routes.collections import CollectionName
+from dupgate.gateway.routes.committed import content
 from dupgate.gateway.routes.images import MEDIA_TYPES
 from dupgate.gateway.routes.scans import _enqueue as enqueue_scan
+from dupgate.gateway.routes.videos import MEDIA_TYPES as VIDEO_TYPES
 from dupgate.scans.jobs import collection_scans, create_scan, members, scan_groups
 from dupgate.scans.resolve import resolve_group
 from dupgate.scans.scope import ScanFilter
@@ -51,6 +53,7 @@ from dupgate.tenancy.visibility import (
     visible_image,
     visible_scan,
     visible_upload,
+    visible_video,
 )
 from dupgate.uploads.evidence import match_evidence
 from dupgate.uploads.lifecycle import staged_bytes
@@ -189,13 +192,17 @@ def review_page(
     }
     if upload is not None:
         previous, following = held_neighbours(session, upload)
-        matches = list(upload.matches)
-        chosen_id = match if match in {m["image_id"] for m in matches} else None
-        chosen_id = chosen_id or (matches[0]["image_id"] if matches else None)
+        # A match is an image or a video (a video upload's, or the video an image is a frame of).
+        matches = [m | {"id": m.get("image_id") or m.get("video_id")} for m in upload.matches]
+        picked = next((m for m in matches if m["id"] == match), matches[0] if matches else None)
+        # Keypoints are drawn for two pictures; a video pair shows its coverage and offset.
+        evidence = None
+        if picked is not None and upload.media == "image" and "image_id" in picked:
+            evidence = match_evidence(session, upload, picked["id"]).found
         context |= {
             "matches": matches,
-            "chosen": chosen_id,
-            "evidence": match_evidence(session, upload, chosen_id).found if chosen_id else None,
+            "chosen": picked,
+            "evidence": evidence,
             "previous": previous,
             "following": following,
         }
@@ -209,16 +216,17 @@ def review(
     session: SessionDep,
     admin: ConsoleAdmin,
     action: Annotated[str, Form(max_length=20)],
-    image_id: Annotated[str | None, Form(max_length=64)] = None,
+    target: Annotated[str | None, Form(max_length=64)] = None,
     not_duplicate: Annotated[bool, Form()] = False,
 ) -> Response:
-    """Complete a held upload, then show the next one."""
+    """Complete a held upload, then show the next one. `target`: the image (for a video upload,
+    the video) to link to or overwrite."""
     upload = visible_upload(session, admin.caller, upload_id)
     review_upload(
         session,
         services.store,
         upload_id,
-        Review(action, image_id or None, not_duplicate),
+        Review(action, target or None, not_duplicate),
         admin.caller,
     )
     said = "accepted as not a duplicate" if not_duplicate else str(upload.action)
@@ -243,12 +251,16 @@ def image_content(
 ) -> Response:
     """An image's bytes (a link record's: the image it links to)."""
     image = visible_image(session, admin.caller, image_id)
-    if image.linked_to is not None:
-        image = visible_image(session, admin.caller, image.linked_to)
-    assert image.blob_key is not None
-    return _blob(
-        services, image.blob_key, MEDIA_TYPES.get(image.format, "application/octet-stream")
-    )
+    return content(services, session, admin.caller, image, visible_image, MEDIA_TYPES)
+
+
+@router.get("/videos/{video_id}/content")
+def video_content(
+    video_id: PathId, services: ServicesDep, session: SessionDep, admin: ConsoleAdmin
+) -> Response:
+    """A video's bytes (a link record's: the video it links to), for the review page's player."""
+    video = visible_video(session, admin.caller, video_id)
+    return content(services, session, admin.caller, video, visible_video, VIDEO_TYPES)
 
 
 @router.get("/images/{image_id}/preview")

@@ -3,6 +3,7 @@ against a running `dupgate serve` with real workers: sign in, the review queue w
 verification's evidence drawn, "not a duplicate", a policy preview, resolving a scan group,
 CSRF and tenants. The review queue's and a scan's screenshots go to docs/screenshots/."""
 
+import io
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -433,3 +434,57 @@ def test_the_queue_is_walked_and_decided_with_the_keyboard(server: Server, brows
     assert by_css(browser, "#item").text == "Nothing to review"
     rejected = admin.api.client.get(f"/v1/uploads/{held[1]}").json()["decision"]
     assert rejected["action"] == "rejected"
+
+
+def test_a_held_video_plays_beside_its_match_and_is_linked_from_the_queue(
+    server: Server, browser: Any
+) -> None:
+    from tests.videos import clip, frame_jpeg, transcode
+
+    def upload_video(content: bytes) -> str:
+        r = admin.api.client.post(
+            f"/v1/collections/{c}/videos", files={"file": ("clip.mp4", io.BytesIO(content))}
+        )
+        assert r.status_code == 202, r.text
+        return str(r.json()["upload_id"])
+
+    admin = new_admin(server)
+    c = new_collection(admin, {"policy": {"near": "hold"}})
+    original = transcode(clip("chair-orig-22-sd-bar"), seconds=6)
+    video_id = admin.api.decided(upload_video(original))["decision"]
+    held_video = upload_video(transcode(clip("chair-22-with-small-logo-bar"), seconds=6))
+    assert admin.api.decided(held_video)["decision"]["action"] == "held"
+    # A still taken from the video, uploaded as an image: held as near, naming the video.
+    still = admin.api.upload(c, frame_jpeg(original, 3.0), external_id="still")
+    assert admin.api.decided(still)["decision"]["action"] == "held"
+
+    sign_in(browser, server, admin.key)
+    browser.get(f"{server.url}/admin/collections/{c}/review")
+    assert by_css(browser, "#item").text.startswith("Held upload")
+    players = all_css(browser, ".frame video")
+    assert len(players) == 2  # the held video and the video it matched
+    assert f"/admin/videos/{video_id['video_id']}/content" in players[1].get_attribute("src")
+    wait_until(
+        lambda: browser.execute_script(
+            "return [...document.querySelectorAll('video')].every(v => v.readyState >= 1);"
+        ),
+        timeout=20,
+        what="both videos' metadata loaded",
+    )
+    assert "of this upload's seconds" in by_css(browser, "#why").text
+    press(browser, "l")  # link the held video to the video it copies
+
+    wait_until(lambda: "linked" in by_css(browser, "#announce").text, timeout=10)
+    linked = admin.api.client.get(f"/v1/uploads/{held_video}").json()["decision"]
+    assert linked["action"] == "linked"
+    assert (
+        admin.api.client.get(f"/v1/videos/{linked['video_id']}").json()["linked_to"]
+        == (video_id["video_id"])
+    )
+    # Next: the still, shown beside the video it is a frame of; it can only be accepted or
+    # rejected (an image is linked to images only).
+    assert by_css(browser, "#item").text == "Held upload still"
+    assert "A frame of a video" in by_css(browser, "#why").text
+    assert not all_css(browser, "[data-key=l]")
+    press(browser, "r")
+    assert by_css(browser, "#item").text == "Nothing to review"
