@@ -2,7 +2,6 @@
 photos and their copies, and of videos (the shared clips, copies made with PyAV), filters, a
 single image's duplicates, the report, and resolving."""
 
-import io
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from tests.browser import shown_in_browser
 from tests.conftest import photo
 from tests.images import resized_jpeg, with_caption
 from tests.servers import Server
-from tests.videos import clip, logo, transcode
+from tests.videos import clip, logo, transcode, video_decision
 
 # Commit every copy: the scan is what finds them.
 KEEP_EVERYTHING = {"policy": {"exact": "accept", "near": "accept"}}
@@ -281,18 +280,6 @@ def test_the_report_shows_stored_previews_and_has_missing_ones_made_by_a_worker(
 
 
 CHAIR = "chair-orig-22-sd-bar"
-
-
-def video_decision(server: Server, collection: str, content: bytes, **fields: str) -> Any:
-    r = server.client.post(
-        f"/v1/collections/{collection}/videos",
-        files={"file": ("clip.mp4", io.BytesIO(content))},
-        data=fields,
-    )
-    assert r.status_code == 202, r.text
-    view = server.decided(r.json()["upload_id"])
-    assert view["status"] == "decided", view
-    return view["decision"]
 
 
 @pytest.fixture(scope="module")
