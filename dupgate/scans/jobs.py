@@ -29,7 +29,6 @@ from dupgate.curation.not_duplicates import not_duplicate_pairs, not_duplicates_
 from dupgate.events.audit import SYSTEM, record_event
 from dupgate.matching.registry import IndexRegistry
 from dupgate.matching.score import score, tier_of
-from dupgate.matching.video import Relation
 from dupgate.scans.groups import Group, Pair, ScanImage, find_groups
 from dupgate.scans.scope import (
     ScanFilter,
@@ -287,37 +286,13 @@ def _image_group(group: Group) -> ScanGroup:
     )
 
 
-# A match's relation, said of the pair's two videos: `a` is the one matched against the others.
-_RELATIONS = {
-    Relation.SAME: "same",
-    Relation.UPLOAD_WITHIN_MATCH: "a_within_b",
-    Relation.MATCH_WITHIN_UPLOAD: "b_within_a",
-}
-
-
 def _video_group(group: VideoGroup) -> ScanGroup:
-    """A group of videos as stored: each video's best match in it is a pair, once per two."""
-    pairs: dict[frozenset[str], dict[str, Any]] = {}
-    for key, match in group.best.items():
-        pair = {
-            "a": key,
-            "b": match.image_id,
-            "score": match.score,
-            "tier": match.tier,
-            "offset_seconds": match.offset_seconds,
-            "relation": _RELATIONS.get(match.relation or "", match.relation),
-            "a_coverage": match.query_coverage,
-            "b_coverage": match.match_coverage,
-        }
-        both = frozenset((key, match.image_id))
-        if both not in pairs or pairs[both]["score"] < match.score:
-            pairs[both] = pair
     return ScanGroup(
         media="video",
         keeper=group.keeper,
         keeper_rule=group.keeper_rule,
         images=list(group.videos),
-        pairs=sorted(pairs.values(), key=lambda p: (-p["score"], p["a"], p["b"])),
+        pairs=group.pairs(),
     )
 
 

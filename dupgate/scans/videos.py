@@ -9,11 +9,19 @@ are grouped. The keeper is the longest video, then the largest picture, then the
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from dupgate.analysis.video import VideoFeatures
 from dupgate.matching.find import Match
 from dupgate.matching.indexes import new_index
-from dupgate.matching.video import timeline_of, video_matches
+from dupgate.matching.video import Relation, timeline_of, video_matches
+
+# A match's relation, said of a pair's two videos: `a` is the one matched against the others.
+_RELATIONS = {
+    Relation.SAME: "same",
+    Relation.UPLOAD_WITHIN_MATCH: "a_within_b",
+    Relation.MATCH_WITHIN_UPLOAD: "b_within_a",
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,27 @@ class VideoGroup:
     keeper_rule: str
     videos: list[str]
     best: dict[str, Match]  # by key, each video's best match inside the group (not the keeper's)
+
+    def pairs(self) -> list[dict[str, Any]]:
+        """Each video's best match as a pair (once per two videos), best first, as a scan stores
+        them: a, b, score, tier, where a starts in b, how they relate and how much of each
+        matched."""
+        pairs: dict[frozenset[str], dict[str, Any]] = {}
+        for key, match in self.best.items():
+            both = frozenset((key, match.image_id))
+            if both in pairs and pairs[both]["score"] >= match.score:
+                continue
+            pairs[both] = {
+                "a": key,
+                "b": match.image_id,
+                "score": match.score,
+                "tier": match.tier,
+                "offset_seconds": match.offset_seconds,
+                "relation": _RELATIONS.get(match.relation or "", match.relation),
+                "a_coverage": match.query_coverage,
+                "b_coverage": match.match_coverage,
+            }
+        return sorted(pairs.values(), key=lambda p: (-p["score"], p["a"], p["b"]))
 
 
 def group_videos(
