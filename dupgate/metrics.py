@@ -146,10 +146,14 @@ def _scans(session: Session) -> Iterator[Metric]:
     )
     # Only unfinished scans: a finished one's series ends, so the label set stays small.
     done = GaugeMetricFamily(
-        "dupgate_scan_images_done", "Images an unfinished scan has compared.", labels=["scan"]
+        "dupgate_scan_images_done",
+        "Images and videos an unfinished scan has compared.",
+        labels=["scan"],
     )
     total = GaugeMetricFamily(
-        "dupgate_scan_images", "Images an unfinished scan compares in all.", labels=["scan"]
+        "dupgate_scan_images",
+        "Images and videos an unfinished scan compares in all.",
+        labels=["scan"],
     )
     unfinished = (ScanStatus.QUEUED, ScanStatus.RUNNING)
     progress = session.execute(

@@ -5,12 +5,16 @@ import io
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
 import pytest
 
 from tests.conftest import DATASETS
+
+if TYPE_CHECKING:
+    from tests.servers import Server
 
 VIDEOS = DATASETS / "videos"
 
@@ -112,3 +116,16 @@ def audio_only() -> bytes:
             target.mux(stream.encode(frame))
         target.mux(stream.encode(None))
     return out.getvalue()
+
+
+def video_decision(server: "Server", collection: str, content: bytes, **fields: str) -> Any:
+    """Post a video to a running server and wait for its decision."""
+    r = server.client.post(
+        f"/v1/collections/{collection}/videos",
+        files={"file": ("clip.mp4", io.BytesIO(content))},
+        data=fields,
+    )
+    assert r.status_code == 202, r.text
+    view = server.decided(r.json()["upload_id"])
+    assert view["status"] == "decided", view
+    return view["decision"]

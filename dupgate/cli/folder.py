@@ -5,7 +5,8 @@ analysed once, on every core (one process per core, one ONNX thread each: on 2 c
 one process with two threads by ~1.6x). The features go into an in-memory index and the scan
 engine groups them; the result is written as JSON and as an HTML report. Files whose first
 bytes announce a video container are analysed once each too and grouped among themselves by
-the video matcher of uploads (`video_groups` in the JSON; the HTML report shows images only).
+the video matcher of uploads (`video_groups` in the JSON; in the HTML report after the images,
+each video a labelled box with its length and size).
 """
 
 import hashlib
@@ -26,7 +27,7 @@ from dupgate.analysis.formats import UnsupportedFile, sniff, sniff_video
 from dupgate.analysis.video import VideoFeatures, analyze_video
 from dupgate.matching.indexes import new_index
 from dupgate.scans.groups import Group, ScanImage, find_groups
-from dupgate.scans.report import render_report, thumbnail_jpeg
+from dupgate.scans.report import ReportVideo, VideoReportGroup, render_report, thumbnail_jpeg
 from dupgate.scans.videos import VideoGroup, group_videos
 
 _HEAD_BYTES = 64
@@ -334,14 +335,44 @@ def report_html(scan: FolderScan) -> str:
         f"({in_groups} images), threshold {scan.threshold:.2f} (exact from {scan.exact:.2f}), "
         f"{len(scan.skipped)} files skipped."
     )
+    if scan.videos:
+        summary += (
+            f" {len(scan.videos)} videos, {len(scan.video_groups)} groups of duplicate videos "
+            f"({sum(len(g.videos) for g in scan.video_groups)} videos)."
+        )
     return render_report(
-        scan.groups,
+        [*scan.groups, *(_video_report_group(scan, group) for group in scan.video_groups)],
         by_key,
         _file_thumbnail,
         title="dupgate scan",
         summary=summary,
         skipped=[(s.path, f"{s.reason}: {s.message}") for s in scan.skipped],
     )
+
+
+def _video_report_group(scan: FolderScan, group: VideoGroup) -> VideoReportGroup:
+    pairs = group.pairs()
+    shown = []
+    for path in group.videos:
+        video = scan.videos[path]
+        best = max((p for p in pairs if path in (p["a"], p["b"])), key=lambda p: p["score"])
+        try:
+            size = Path(path).stat().st_size
+        except OSError:
+            size = 0
+        shown.append(
+            ReportVideo(
+                path,
+                None,
+                video.duration,
+                video.width,
+                video.height,
+                size,
+                best["score"],
+                best["tier"],
+            )
+        )
+    return VideoReportGroup(group.keeper, group.keeper_rule, tuple(shown), tuple(pairs))
 
 
 def _file_thumbnail(path: str) -> bytes | None:

@@ -1,6 +1,9 @@
 """Scans of stored collections: one image against the collection, or the whole (or a filtered
 part) of it as a background job with progress, groups, and a report. Stored features only.
 
+A full scan groups the collection's images, and its videos among themselves (with the video
+matcher of uploads, `scans/videos.py`); each group says which (`ScanGroup.media`).
+
 A running scan beats its heart every HEARTBEAT seconds; the workers' sweep runs again a scan
 whose heart stopped (its worker died). Only the run that claimed the scan last may write its
 groups, so a scan that was run twice still has one set of them.
@@ -15,11 +18,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from dupgate.analysis import Features
+from dupgate.analysis.video import VideoFeatures
 from dupgate.curation.not_duplicates import not_duplicate_pairs, not_duplicates_of
 from dupgate.events.audit import SYSTEM, record_event
 from dupgate.matching.registry import IndexRegistry
@@ -31,12 +36,15 @@ from dupgate.scans.scope import (
     images_in_scope,
     scan_images,
     stored_scan_image,
+    videos_in_scope,
 )
-from dupgate.store.models import Collection, Image, Scan, ScanGroup, utcnow
+from dupgate.scans.videos import VideoGroup, group_videos
+from dupgate.store.models import Collection, Image, Scan, ScanGroup, Video, VideoFeaturesRow, utcnow
 from dupgate.store.paging import Key, Order, Slice, read_page
 from dupgate.tenancy.collections import get_collection
 from dupgate.tenancy.keys import Caller
 from dupgate.tenancy.visibility import visible_scan
+from dupgate.uploads.videos import load_video_features
 from dupgate.vocabulary import ScanStatus, Tier
 
 log = logging.getLogger(__name__)
@@ -172,13 +180,13 @@ def run_scan(
         # An in-memory index holds every image's features anyway; read from the database,
         # the scan keeps only the light ones and reads the rest for the pairs it verifies.
         lightly = registry.backend == "pgvector"
+        scope = ScanFilter.from_json(scan.filters)
         images = scan_images(
-            images_in_scope(session, scan.collection, ScanFilter.from_json(scan.filters)),
-            index,
-            lightly=lightly,
+            images_in_scope(session, scan.collection, scope), index, lightly=lightly
         )
+        videos = [_ScanVideo.of(v) for v in videos_in_scope(session, scan.collection, scope)]
         refused = not_duplicate_pairs(session, collection.tenant)
-        scan.total = len(images)
+        scan.total = len(images) + len(videos)
         threshold, exact = scan.threshold, collection.exact_threshold
 
     stop = threading.Event()
@@ -187,14 +195,22 @@ def run_scan(
     )
     heart.start()
     try:
+        progress = _Progress(transaction, scan_id, runner, progress_every)
         groups = find_groups(
             images,
             index,
             threshold=threshold,
             exact=exact,
             not_duplicates=refused,
-            progress=_Progress(transaction, scan_id, runner, progress_every),
+            progress=progress,
             full_features=partial(_read_full, transaction) if lightly else None,
+        )
+        video_groups = group_videos(
+            _read_videos(transaction, videos, progress),
+            threshold=threshold,
+            exact=exact,
+            not_duplicates=refused,
+            created_at={v.id: v.created_at for v in videos},
         )
     except Exception as e:
         log.exception("scan %s failed", scan_id)
@@ -204,32 +220,80 @@ def run_scan(
     finally:
         stop.set()
         heart.join()
+    # Biggest first whatever they hold; of groups as big, those of images first.
+    rows = sorted(
+        [_image_group(g) for g in groups] + [_video_group(g) for g in video_groups],
+        key=lambda row: -len(row.images),
+    )
     with transaction() as session:
         if _finish(session, scan_id, runner, ScanStatus.DONE):
-            for number, group in enumerate(groups, 1):
-                session.add(
-                    ScanGroup(
-                        scan_id=scan_id,
-                        number=number,
-                        keeper=group.keeper,
-                        keeper_rule=group.keeper_rule,
-                        images=list(group.images),
-                        pairs=[
-                            {"a": p.a, "b": p.b, "score": p.score, "tier": p.tier}
-                            for p in group.pairs
-                        ],
-                    )
-                )
+            for number, row in enumerate(rows, 1):
+                row.scan_id, row.number = scan_id, number
+                session.add(row)
             scan = session.get_one(Scan, scan_id)
-            scan.groups = len(groups)
+            scan.groups = len(rows)
             record_event(
                 session,
                 "scan.finished",
                 tenant=collection.tenant,
                 actor=SYSTEM,
                 collection=scan.collection,
-                data={"scan_id": scan_id, "images": scan.total, "groups": len(groups)},
+                data={
+                    "scan_id": scan_id,
+                    "images": len(images),
+                    "videos": len(videos),
+                    "groups": len(rows),
+                    "video_groups": len(video_groups),
+                },
             )
+
+
+@dataclass(frozen=True)
+class _ScanVideo:
+    """A video to scan: what is read of its row before the scan, to load its features by."""
+
+    id: str
+    sha256: str
+    created_at: float  # unix seconds, for the "earliest" rule
+
+    @classmethod
+    def of(cls, video: Video) -> "_ScanVideo":
+        return cls(video.id, video.sha256, video.created_at.timestamp())
+
+
+def _read_videos(
+    transaction: Transaction, videos: Sequence[_ScanVideo], progress: Callable[[int], None]
+) -> dict[str, VideoFeatures]:
+    """Each video's stored analysis, by id, one short transaction each (a video deleted since
+    the scan began is left out); each counts as scanned once read."""
+    found: dict[str, VideoFeatures] = {}
+    for video in videos:
+        with transaction() as session:
+            row = session.get(VideoFeaturesRow, video.sha256)
+            if row is not None:
+                found[video.id] = load_video_features(session, row.data)
+        progress(1)
+    return found
+
+
+def _image_group(group: Group) -> ScanGroup:
+    return ScanGroup(
+        media="image",
+        keeper=group.keeper,
+        keeper_rule=group.keeper_rule,
+        images=list(group.images),
+        pairs=[{"a": p.a, "b": p.b, "score": p.score, "tier": p.tier} for p in group.pairs],
+    )
+
+
+def _video_group(group: VideoGroup) -> ScanGroup:
+    return ScanGroup(
+        media="video",
+        keeper=group.keeper,
+        keeper_rule=group.keeper_rule,
+        images=list(group.videos),
+        pairs=group.pairs(),
+    )
 
 
 def _claim(session: Session, scan_id: str, runner: str, stale_after: timedelta) -> bool:
@@ -319,7 +383,9 @@ def finished_scan(session: Session, caller: Caller, scan_id: str) -> Scan:
     scan = visible_scan(session, caller, scan_id)
     if scan.status != ScanStatus.DONE:
         progress = (
-            f" ({scan.done}/{scan.total} images)" if scan.status == ScanStatus.RUNNING else ""
+            f" ({scan.done}/{scan.total} images and videos)"
+            if scan.status == ScanStatus.RUNNING
+            else ""
         )
         raise ScanNotDone(
             f"scan {scan_id} is {scan.status}{progress}; its groups are ready when it is done"
@@ -346,27 +412,35 @@ def scan_groups(
 
 @dataclass(frozen=True)
 class Member:
-    """An image of a group: its row (None once deleted) and its best score and tier in the group."""
+    """An image or video of a group: its row (None once deleted) and its best pair in the group."""
 
-    image_id: str
-    image: Image | None
+    id: str  # the image's id, or the video's in a group of videos
+    row: Image | Video | None
     score: float
     tier: Tier
+    pair: dict[str, Any]  # that pair as stored (a video pair has its offset and relation)
 
 
 def members(session: Session, groups: list[ScanGroup]) -> dict[int, list[Member]]:
-    """Each group's images (by group id), keeper first, with their best pair in the group."""
-    ids = {image_id for group in groups for image_id in group.images}
-    rows = {row.id: row for row in session.scalars(select(Image).where(Image.id.in_(ids)))}
+    """Each group's images or videos (by group id), keeper first, with their best pair."""
+
+    def ids(media: str) -> set[str]:
+        return {key for group in groups if group.media == media for key in group.images}
+
+    rows: dict[str, dict[str, Image | Video]] = {"image": {}, "video": {}}
+    for image in session.scalars(select(Image).where(Image.id.in_(ids("image")))):
+        rows["image"][image.id] = image
+    for video in session.scalars(select(Video).where(Video.id.in_(ids("video")))):
+        rows["video"][video.id] = video
     found: dict[int, list[Member]] = {}
     for group in groups:
         found[group.id] = []
-        for image_id in group.images:
+        for key in group.images:
             best = max(
-                (p for p in group.pairs if image_id in (p["a"], p["b"])), key=lambda p: p["score"]
+                (p for p in group.pairs if key in (p["a"], p["b"])), key=lambda p: p["score"]
             )
             found[group.id].append(
-                Member(image_id, rows.get(image_id), best["score"], Tier(best["tier"]))
+                Member(key, rows[group.media].get(key), best["score"], Tier(best["tier"]), best)
             )
     return found
 

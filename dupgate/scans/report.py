@@ -4,11 +4,16 @@ One file: inline CSS, thumbnails as base64 `data:` URIs, no script and no extern
 it can be mailed, archived or opened from a USB stick. The page is the Jinja2 template
 `templates/report.html`, rendered with autoescape: every text from outside (paths, ids,
 captions) is escaped.
+
+Groups of videos have no thumbnail (no preview of a video is kept): each video is a labelled
+box with its length and size instead, and the pairs say how the videos line up.
 """
 
 import base64
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -36,8 +41,35 @@ _TEMPLATES.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
 _TEMPLATES.filters["size"] = _bytes
 
 
+@dataclass(frozen=True)
+class ReportVideo:
+    """A video of a group as the report shows it: its facts (None once deleted) and best pair."""
+
+    key: str
+    caption: str | None
+    duration: float | None
+    width: int | None
+    height: int | None
+    size: int | None
+    score: float
+    tier: str
+
+
+@dataclass(frozen=True)
+class VideoReportGroup:
+    """A group of videos for the report: keeper first, and the pairs as a scan stores them."""
+
+    keeper: str
+    keeper_rule: str
+    videos: tuple[ReportVideo, ...]
+    pairs: tuple[dict[str, Any], ...]
+
+
+_TEMPLATES.tests["videos"] = lambda group: isinstance(group, VideoReportGroup)
+
+
 def render_report(
-    groups: Sequence[Group],
+    groups: Sequence[Group | VideoReportGroup],
     images: Mapping[str, ScanImage],
     thumbnail: Callable[[str], bytes | None],
     *,
@@ -45,11 +77,14 @@ def render_report(
     title: str = "dupgate: duplicate scan",
     summary: str = "",
     skipped: Sequence[tuple[str, str]] = (),
+    first_number: int = 1,
 ) -> str:
-    """The HTML page of `groups`; `thumbnail(key)` gives JPEG bytes (or None) for an image.
+    """The HTML page of `groups` (of images, or of videos); `thumbnail(key)` gives JPEG bytes
+    (or None) for an image.
 
-    `images` gives each key's size and dimensions; `captions` an optional line per key (an
-    external id, say) shown under its label; `skipped` (key, why) what could not be scanned.
+    `images` gives each image key's size and dimensions; `captions` an optional line per key
+    (an external id, say) shown under its label; `skipped` (key, why) what could not be
+    scanned; `first_number` the number of the first group (a later page of a long report).
     """
     return _TEMPLATES.get_template("report.html").render(
         groups=groups,
@@ -59,11 +94,12 @@ def render_report(
         title=title,
         summary=summary or _default_summary(groups),
         skipped=skipped,
+        first_number=first_number,
     )
 
 
-def _default_summary(groups: Sequence[Group]) -> str:
-    in_groups = sum(len(g.images) for g in groups)
+def _default_summary(groups: Sequence[Group | VideoReportGroup]) -> str:
+    in_groups = sum(len(g.videos if isinstance(g, VideoReportGroup) else g.images) for g in groups)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"{len(groups)} groups, {in_groups} images in them; made {when}."
 

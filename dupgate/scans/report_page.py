@@ -1,4 +1,5 @@
-"""A page of a stored scan's HTML report: its groups with the previews stored at analysis."""
+"""A page of a stored scan's HTML report: its groups with the previews stored at analysis (and
+its groups of videos, with their facts)."""
 
 from dataclasses import dataclass
 
@@ -6,11 +7,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dupgate.analysis.preview import preview_key
-from dupgate.scans.jobs import engine_group, scan_groups
-from dupgate.scans.report import render_report
+from dupgate.scans.jobs import Member, engine_group, members, scan_groups
+from dupgate.scans.report import ReportVideo, VideoReportGroup, render_report
 from dupgate.scans.scope import stored_scan_image
 from dupgate.store.blobs import BlobNotFound, BlobStore
-from dupgate.store.models import Image, Scan
+from dupgate.store.models import Image, Scan, ScanGroup, Video
 
 # Groups per page: each carries its thumbnails inside the page.
 REPORT_PAGE = 200
@@ -30,12 +31,13 @@ def report_page(session: Session, store: BlobStore, scan: Scan, page: int) -> Re
     groups = scan_groups(
         session, scan.id, after=((page - 1) * REPORT_PAGE,), limit=REPORT_PAGE
     ).rows
-    ids = {key for g in groups for key in g.images}
+    ids = {key for g in groups if g.media == "image" for key in g.images}
     rows = {r.id: r for r in session.scalars(select(Image).where(Image.id.in_(ids)))}
     pages = max(1, -(-scan.groups // REPORT_PAGE))
     assert scan.finished_at is not None, "only a finished scan has a report"
     summary = (
-        f"Collection {scan.collection}: {scan.groups} groups among {scan.total} images at "
+        f"Collection {scan.collection}: {scan.groups} groups among {scan.total} images and "
+        f"videos at "
         f"threshold {scan.threshold:.2f}; page {page} of {pages}. "
         f"Scan {scan.id}, finished {scan.finished_at:%Y-%m-%d %H:%M} UTC."
     )
@@ -53,12 +55,40 @@ def report_page(session: Session, store: BlobStore, scan: Scan, page: int) -> Re
             missing.append((row.blob_key, row.sha256))
             return None
 
+    videos = members(session, [g for g in groups if g.media == "video"])
     html = render_report(
-        [engine_group(g) for g in groups],
+        [engine_group(g) if g.media == "image" else _video_group(g, videos[g.id]) for g in groups],
         {i: stored_scan_image(session, r) for i, r in rows.items()},
         thumbnail,
         captions={i: f"external id {r.external_id}" for i, r in rows.items() if r.external_id},
         title=f"dupgate: duplicates in {scan.collection}",
         summary=summary,
+        first_number=(page - 1) * REPORT_PAGE + 1,
     )
     return ReportPage(html, missing)
+
+
+def _video_group(group: ScanGroup, found: list[Member]) -> VideoReportGroup:
+    return VideoReportGroup(
+        group.keeper,
+        group.keeper_rule,
+        tuple(_video(m) for m in found),
+        tuple(group.pairs),
+    )
+
+
+def _video(member: Member) -> ReportVideo:
+    row = member.row
+    if row is None:
+        return ReportVideo(member.id, None, None, None, None, None, member.score, member.tier)
+    assert isinstance(row, Video)
+    return ReportVideo(
+        member.id,
+        f"external id {row.external_id}" if row.external_id else None,
+        row.duration,
+        row.width,
+        row.height,
+        row.size,
+        member.score,
+        member.tier,
+    )

@@ -1,9 +1,10 @@
-"""Which images of a collection a scan looks at: all of them, or those a filter keeps."""
+"""Which images and videos of a collection a scan looks at: all of them, or those a filter
+keeps."""
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,10 +13,25 @@ from dupgate.analysis import Features
 from dupgate.matching.indexes import ImageIndex
 from dupgate.matching.pgvector import load_features
 from dupgate.scans.groups import ScanImage, light
-from dupgate.store.models import Image, ImageFeatures, as_utc
+from dupgate.store.models import Image, ImageFeatures, Video, as_utc
 
 # Images whose features are asked of the index at once.
 _BATCH = 1000
+
+
+class Filed(Protocol):
+    """What a filter reads of a committed image or video."""
+
+    @property
+    def labels(self) -> list[Any]: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+# A table whose committed rows a scan groups: images, or videos among themselves.
+Row = TypeVar("Row", Image, Video)
 
 
 class InvalidFilter(ValueError):
@@ -37,17 +53,17 @@ class ScanFilter:
         if after and before and as_utc(after) >= as_utc(before):
             raise InvalidFilter("created_after must be earlier than created_before")
 
-    def keeps(self, image: Image) -> bool:
-        """Whether the image is inside the filter."""
-        labels = set(image.labels or ())
+    def keeps(self, item: Filed) -> bool:
+        """Whether the image (or video) is inside the filter."""
+        labels = set(item.labels or ())
         if self.labels and not labels & set(self.labels):
             return False
         if labels & set(self.exclude_labels):
             return False
         prefix = self.external_id_prefix
-        if prefix and not (image.external_id or "").startswith(prefix):
+        if prefix and not (item.external_id or "").startswith(prefix):
             return False
-        created = image.created_at
+        created = item.created_at
         if self.created_after and created < as_utc(self.created_after):
             return False
         return not (self.created_before and created >= as_utc(self.created_before))
@@ -97,14 +113,25 @@ class ScanFilter:
 
 def images_in_scope(session: Session, collection: str, scope: ScanFilter) -> list[Image]:
     """The collection's images (not link records: those are resolved already) inside the filter."""
+    return in_scope(session, Image, collection, scope)
+
+
+def videos_in_scope(session: Session, collection: str, scope: ScanFilter) -> list[Video]:
+    """The collection's videos (not link records) inside the filter."""
+    return in_scope(session, Video, collection, scope)
+
+
+def in_scope(session: Session, row: type[Row], collection: str, scope: ScanFilter) -> list[Row]:
+    """The collection's committed rows of this table (not link records) inside the filter,
+    oldest first."""
     query = (
-        select(Image)
-        .where(Image.collection == collection, Image.linked_to.is_(None))
-        .order_by(Image.created_at, Image.id)
+        select(row)
+        .where(row.collection == collection, row.linked_to.is_(None))
+        .order_by(row.created_at, row.id)
     )
     if scope.external_id_prefix:
-        query = query.where(Image.external_id.startswith(scope.external_id_prefix, autoescape=True))
-    return [image for image in session.scalars(query) if scope.keeps(image)]
+        query = query.where(row.external_id.startswith(scope.external_id_prefix, autoescape=True))
+    return [found for found in session.scalars(query) if scope.keeps(found)]
 
 
 def scan_images(

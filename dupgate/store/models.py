@@ -412,9 +412,13 @@ class ScanGroup(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     scan_id: Mapped[str] = mapped_column(ForeignKey("scans.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)  # 1-based, biggest groups first
+    # "image" or "video": a scan groups a collection's images, and its videos among themselves.
+    media: Mapped[str] = mapped_column(String(10), default="image", server_default="image")
     keeper: Mapped[str] = mapped_column(String(36))
     keeper_rule: Mapped[str] = mapped_column(Text)
-    images: Mapped[list[Any]] = mapped_column(JSON)  # image ids, keeper first
-    pairs: Mapped[list[Any]] = mapped_column(JSON)  # [{"a", "b", "score", "tier"}]
+    images: Mapped[list[Any]] = mapped_column(JSON)  # image (or video) ids, keeper first
+    # [{"a", "b", "score", "tier"}]; a video pair adds "offset_seconds" (where a lies in b),
+    # "relation" (same, a_within_b, b_within_a), "a_coverage" and "b_coverage".
+    pairs: Mapped[list[Any]] = mapped_column(JSON)
     resolution: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

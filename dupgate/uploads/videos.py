@@ -11,7 +11,7 @@ blocked video's are under "blocked_frames", as "<block id>/<frame number>".
 from collections.abc import Set as AbstractSet
 from functools import partial
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -343,6 +343,36 @@ def unindex_frames(
             sha256=None,
             kind=kind,
         )
+
+
+def link_existing_video(
+    session: Session, store: BlobStore, video: Video, target: Video, actor: str
+) -> None:
+    """Turn a committed video into a link record pointing at `target`, as a `link` decision
+    would have made it (link_existing does so for an image): its blob goes, its frames leave
+    the index, and link records pointing at it point at `target` instead."""
+    assert target.linked_to is None and video.id != target.id
+    if video.linked_to is None:
+        unindex_frames(session, video.collection, FRAMES, video.id, video.sha256)
+    session.execute(update(Video).where(Video.linked_to == video.id).values(linked_to=target.id))
+    keys = [video.blob_key] if video.blob_key else []
+    video.linked_to, video.blob_key = target.id, None
+    video.updated_at = utcnow()
+    collection = session.get_one(Collection, video.collection)
+    record_event(
+        session,
+        "video.linked",
+        tenant=collection.tenant,
+        actor=actor,
+        collection=video.collection,
+        data={
+            "video_id": video.id,
+            "collection": video.collection,
+            "external_id": video.external_id,
+            "linked_to": target.id,
+        },
+    )
+    delete_after_commit(session, store, keys)
 
 
 def delete_video(session: Session, store: BlobStore, video: Video, actor: str) -> None:

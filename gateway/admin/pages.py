@@ -502,12 +502,14 @@ def resolve(
     action: Annotated[str, Form(max_length=20)],
     page: Annotated[int, Form(ge=1, le=MAX_COUNT)] = 1,
 ) -> Response:
-    """Keep one image of a group; link the others to it or delete them."""
+    """Keep one image (or video) of a group; link the others to it or delete them."""
     scan = visible_scan(session, admin.caller, scan_id)
     resolution = resolve_group(session, services.store, scan, number, keep, action, admin.caller)
     did = "linked to" if resolution["action"] == "link" else "deleted, keeping"
+    videos = resolution.get("videos")
+    others = f"{len(videos)} video(s)" if videos else f"{len(resolution['images'])} image(s)"
     return see(
         f"/admin/scans/{scan.id}",
         page=str(page),
-        done=f"Group {number} resolved: {len(resolution['images'])} image(s) {did} {keep}.",
+        done=f"Group {number} resolved: {others} {did} {keep}.",
     )

@@ -107,7 +107,8 @@ def start_scan(
     session: SessionDep,
     caller: AdminCaller,
 ) -> Scan:
-    """Scan the collection (or the part the filters keep) for duplicates in the background."""
+    """Scan the collection's images and videos (or the part the filters keep) for duplicates in
+    the background."""
     scan = create_scan(
         session,
         visible_collection(session, caller, collection),
@@ -151,7 +152,8 @@ def get_scan(scan_id: PathId, session: SessionDep, caller: ReadCaller) -> Scan:
 def get_groups(
     scan_id: PathId, session: SessionDep, caller: ReadCaller, pages: Pages
 ) -> Page[ScanGroup]:
-    """The groups, biggest first: images, the scores that joined them, the suggested keeper."""
+    """The groups, biggest first: images (or videos), the scores that joined them, the suggested
+    keeper."""
     scan = finished_scan(session, caller, scan_id)
     found = scan_groups(session, scan.id, after=pages.after(GROUPS), limit=pages.limit)
     images = members(session, found.rows)
@@ -184,7 +186,9 @@ def _make_previews(missing: list[tuple[str, str]]) -> None:
 
 class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    keep: BodyId = Field(description="the image to keep (e.g. the suggested keeper)")
+    keep: BodyId = Field(
+        description="the image to keep (e.g. the suggested keeper); in a group of videos, the video"
+    )
     # Checked by the domain, which says which actions there are (422).
     action: Annotated[
         str,
@@ -205,7 +209,8 @@ def resolve(
     session: SessionDep,
     caller: AdminCaller,
 ) -> Resolution:
-    """Keep one image of the group; link the others to it or delete them (audited as uploads are)."""
+    """Keep one image (or video) of the group; link the others to it or delete them (audited as
+    uploads are)."""
     scan = visible_scan(session, caller, scan_id)
     resolution = resolve_group(
         session, services.store, scan, number, body.keep, body.action, caller

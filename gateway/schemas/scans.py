@@ -45,7 +45,7 @@ class ScanScope(Schema):
 
 
 class Progress(Schema):
-    """Images scanned so far, of all the scan looks at."""
+    """Images and videos scanned so far, of all the scan looks at."""
 
     done: int
     total: int
@@ -91,19 +91,24 @@ class Scan(Schema):
 
 
 class Keeper(Schema):
-    """The image the scan suggests keeping, and the rule that chose it."""
+    """The image (or video) the scan suggests keeping, and the rule that chose it."""
 
-    image_id: str
+    image_id: str | None = omitted("in a group of images")
+    video_id: str | None = omitted("in a group of videos")
     rule: str
 
 
 class Pair(Schema):
-    """Two images of a group and the score that joined them."""
+    """Two images (or videos) of a group and the score that joined them."""
 
     a: str
     b: str
     score: float
     tier: Tier
+    offset_seconds: float | None = omitted("videos: where a starts in b (negative: before it)")
+    relation: str | None = omitted("videos: same, a_within_b (a is a clip of b) or b_within_a")
+    a_coverage: float | None = omitted("videos: how much of a matched b")
+    b_coverage: float | None = omitted("videos: how much of b matched a")
 
 
 class GroupImage(Schema):
@@ -131,14 +136,64 @@ class DeletedGroupImage(Schema):
     tier: Tier
 
 
+class GroupVideo(Schema):
+    """A video of a group, with its facts and its best match in the group."""
+
+    video_id: str
+    exists: Literal[True]
+    external_id: str | None
+    linked_to: str | None
+    width: int
+    height: int
+    duration: float
+    format: str
+    size: int
+    created_at: Timestamp
+    score: float
+    tier: Tier
+
+
+class DeletedGroupVideo(Schema):
+    """A video of a group that was deleted since the scan."""
+
+    video_id: str
+    exists: Literal[False]
+    score: float
+    tier: Tier
+
+
+def group_video(member: Member) -> GroupVideo | DeletedGroupVideo:
+    row = member.row
+    if row is None:
+        return DeletedGroupVideo(
+            video_id=member.id, exists=False, score=member.score, tier=member.tier
+        )
+    assert isinstance(row, models.Video)
+    return GroupVideo(
+        video_id=member.id,
+        exists=True,
+        external_id=row.external_id,
+        linked_to=row.linked_to,
+        width=row.width,
+        height=row.height,
+        duration=row.duration,
+        format=row.format,
+        size=row.size,
+        created_at=row.created_at,
+        score=member.score,
+        tier=member.tier,
+    )
+
+
 def group_image(member: Member) -> GroupImage | DeletedGroupImage:
-    row = member.image
+    row = member.row
     if row is None:
         return DeletedGroupImage(
-            image_id=member.image_id, exists=False, score=member.score, tier=member.tier
+            image_id=member.id, exists=False, score=member.score, tier=member.tier
         )
+    assert isinstance(row, models.Image)
     return GroupImage(
-        image_id=member.image_id,
+        image_id=member.id,
         exists=True,
         external_id=row.external_id,
         linked_to=row.linked_to,
@@ -159,32 +214,47 @@ class ResolvedImage(Schema):
     result: ResolveResult
 
 
+class ResolvedVideo(Schema):
+    """What resolving the group did to one video."""
+
+    video_id: str
+    result: ResolveResult
+
+
 class Resolution(Schema):
-    """How a group was resolved: the image kept, and what became of the others."""
+    """How a group was resolved: the image (or video) kept, and what became of the others."""
 
     keep: str
     action: ResolveAction
     actor: str
     images: list[ResolvedImage]
+    videos: list[ResolvedVideo] | None = omitted("in a group of videos")
 
 
 class ScanGroup(Schema):
-    """A group of duplicates: its images (keeper first), the pairs that joined them, and how it
-    was resolved (null until it is)."""
+    """A group of duplicates: its images or videos (keeper first), the pairs that joined them,
+    and how it was resolved (null until it is)."""
 
     number: int
+    media: Literal["image", "video"]
     keeper: Keeper
-    images: list[GroupImage | DeletedGroupImage]
+    images: list[GroupImage | DeletedGroupImage]  # empty in a group of videos
+    videos: list[GroupVideo | DeletedGroupVideo] | None = omitted("in a group of videos")
     pairs: list[Pair]
     resolved: Resolution | None
     resolve_url: str
 
     @classmethod
     def of(cls, group: models.ScanGroup, members: list[Member]) -> "ScanGroup":
+        video = group.media == "video"
         return cls(
             number=group.number,
-            keeper=Keeper(image_id=group.keeper, rule=group.keeper_rule),
-            images=[group_image(m) for m in members],
+            media="video" if video else "image",
+            keeper=Keeper(video_id=group.keeper, rule=group.keeper_rule)
+            if video
+            else Keeper(image_id=group.keeper, rule=group.keeper_rule),
+            images=[] if video else [group_image(m) for m in members],
+            videos=[group_video(m) for m in members] if video else None,
             pairs=[Pair.model_validate(p) for p in group.pairs],
             resolved=None
             if group.resolution is None

@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import photo
 from tests.images import resized_jpeg, with_caption
 from tests.servers import Server
+from tests.videos import clip, transcode, video_decision
 from tests.waiting import wait_until
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -254,6 +255,40 @@ def test_a_scan_group_is_resolved_from_its_page(server: Server, browser: Any) ->
     for name in ("tench-small", "tench-sale"):
         image = admin.api.client.get(f"/v1/images/{ids[name]}").json()
         assert image["linked_to"] == ids["tench"]
+
+
+def test_a_group_of_videos_shows_their_length_and_is_resolved_from_its_page(
+    server: Server, browser: Any
+) -> None:
+    admin = new_admin(server)
+    c = new_collection(admin, {"policy": {"exact": "accept", "near": "accept"}})
+    chair = clip("chair-orig-22-sd-bar")
+    ids = {
+        name: video_decision(admin.api, c, content, external_id=name)["video_id"]
+        for name, content in (
+            ("chair", transcode(chair, seconds=4)),
+            ("chair-small", transcode(chair, seconds=4, scale=0.35, crf=34)),
+        )
+    }
+    scan_id = admin.api.client.post(f"/v1/collections/{c}/scans", json={}).json()["scan_id"]
+
+    sign_in(browser, server, admin.key)
+    browser.get(f"{server.url}/admin/scans/{scan_id}")
+    wait_until(lambda: all_css(browser, "#summary"), timeout=120, what="the scan finished")
+
+    group = by_css(browser, "section.group[data-media=video]")
+    assert "2 videos" in by_css(group, "h2").text
+    # No preview of a video is kept: a labelled box with its length, no broken image.
+    assert all_css(group, "img") == []
+    boxes = all_css(group, ".video[role=img]")
+    assert len(boxes) == 2 and all("video, 4.0 s" in box.text for box in boxes)
+    assert "Keeper" in by_css(group, "figure.keeper").text
+    assert by_css(group, "input[name=keep]:checked").get_attribute("value") == ids["chair"]
+
+    submit(browser, by_css(group, "button[value=delete]"))
+
+    assert "Group 1 resolved: 1 video(s) deleted, keeping" in by_css(browser, "#announce").text
+    assert admin.api.client.get(f"/v1/videos/{ids['chair-small']}").status_code == 404
 
 
 def test_a_form_without_the_csrf_token_is_refused_and_does_nothing(

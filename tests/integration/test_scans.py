@@ -1,5 +1,6 @@
 """Scans of a stored collection through HTTP, against a running `dupgate serve`: groups of real
-photos and their copies, filters, a single image's duplicates, the report, and resolving."""
+photos and their copies, and of videos (the shared clips, copies made with PyAV), filters, a
+single image's duplicates, the report, and resolving."""
 
 import time
 import uuid
@@ -14,6 +15,7 @@ from tests.browser import shown_in_browser
 from tests.conftest import photo
 from tests.images import resized_jpeg, with_caption
 from tests.servers import Server
+from tests.videos import clip, logo, transcode, video_decision
 
 # Commit every copy: the scan is what finds them.
 KEEP_EVERYTHING = {"policy": {"exact": "accept", "near": "accept"}}
@@ -77,17 +79,20 @@ def scan(catalog: Catalog, **body: Any) -> dict[str, Any]:
 
 
 def groups_by_name(catalog: Catalog, scan_id: str) -> list[tuple[str, set[str]]]:
-    """Each group as (keeper, members), by the catalog's names."""
+    """Each group (of images or of videos) as (keeper, members), by the catalog's names."""
     name_of = {image_id: name for name, image_id in catalog.ids.items()}
     r = catalog.server.client.get(f"/v1/scans/{scan_id}/groups")
     assert r.status_code == 200, r.text
-    return [
-        (
-            name_of[g["keeper"]["image_id"]],
-            {name_of[i["image_id"]] for i in g["images"]},
+    found = []
+    for g in r.json()["items"]:
+        media = g["media"]
+        found.append(
+            (
+                name_of[g["keeper"][f"{media}_id"]],
+                {name_of[m[f"{media}_id"]] for m in g[f"{media}s"]},
+            )
         )
-        for g in r.json()["items"]
-    ]
+    return found
 
 
 def test_a_full_scan_groups_copies_with_their_original_and_leaves_distinct_photos_alone(
@@ -272,3 +277,157 @@ def test_the_report_shows_stored_previews_and_has_missing_ones_made_by_a_worker(
     while catalog.server.client.get(page).text.count("data:image/jpeg;base64,") < 5:
         assert time.monotonic() < deadline, "the missing previews were never made"
         time.sleep(0.5)
+
+
+CHAIR = "chair-orig-22-sd-bar"
+
+
+@pytest.fixture(scope="module")
+def chair() -> bytes:
+    """The first 5 seconds of the chair clip, at half size."""
+    return transcode(clip(CHAIR), seconds=5)
+
+
+@pytest.fixture(scope="module")
+def smaller_chair() -> bytes:
+    """The same 5 seconds re-encoded smaller and worse: an exact copy a looser policy kept."""
+    return transcode(clip(CHAIR), seconds=5, scale=0.35, crf=34)
+
+
+def upload_media(server: Server, files: list[tuple[str, str, bytes, str]]) -> Catalog:
+    """A new collection that commits every copy, and these (name, "image" or "video", bytes,
+    labels) uploaded in order with external id "sku-<name>"."""
+    admin = server.as_tenant()
+    c = f"scan-{uuid.uuid4().hex[:8]}"
+    admin.put_collection(c, KEEP_EVERYTHING)
+    ids = {}
+    for name, media, content, labels in files:
+        fields = {"external_id": f"sku-{name}", "labels": labels}
+        if media == "video":
+            decision = video_decision(admin, c, content, **fields)
+        else:
+            decision = admin.decision(c, content, **fields)
+        assert decision["action"] == "accepted", (name, decision)
+        ids[name] = decision[f"{media}_id"]
+    return Catalog(admin, c, ids, "")
+
+
+@pytest.fixture(scope="module")
+def mixed(server: Server, chair: bytes, smaller_chair: bytes) -> Catalog:
+    """Two photos that are copies, the chair video and its smaller copy, and another video."""
+    return upload_media(
+        server,
+        [
+            ("tench", "image", photo("n01440764_tench").read_bytes(), '["fish"]'),
+            ("tench-small", "image", resized_jpeg(photo("n01440764_tench"), 0.5), '["fish"]'),
+            ("chair", "video", chair, '["chair"]'),
+            ("chair-small", "video", smaller_chair, '["chair", "copy"]'),
+            ("door", "video", transcode(clip("doorknob-hd-no-bar"), seconds=4), '["door"]'),
+        ],
+    )
+
+
+def test_a_scan_groups_videos_among_themselves_beside_the_images(mixed: Catalog) -> None:
+    done = scan(mixed)
+
+    assert done["progress"] == {"done": 5, "total": 5}
+    assert groups_by_name(mixed, done["scan_id"]) == [
+        ("tench", {"tench", "tench-small"}),
+        ("chair", {"chair", "chair-small"}),
+    ]
+    images, videos = mixed.server.client.get(f"/v1/scans/{done['scan_id']}/groups").json()["items"]
+    assert images["media"] == "image" and "videos" not in images
+    assert (videos["media"], videos["images"]) == ("video", [])
+    # Both last as long: the keeper is the larger picture.
+    assert videos["keeper"]["rule"].startswith("largest: ")
+    copy = videos["videos"][1]
+    assert (copy["external_id"], copy["tier"], copy["exists"]) == ("sku-chair-small", "exact", True)
+    assert copy["duration"] == pytest.approx(5, abs=0.2)
+    [pair] = videos["pairs"]
+    assert {pair["a"], pair["b"]} == {mixed.ids["chair"], mixed.ids["chair-small"]}
+    assert pair["relation"] == "same" and pair["offset_seconds"] == pytest.approx(0, abs=0.5)
+    assert pair["a_coverage"] >= 0.9 and pair["b_coverage"] >= 0.9
+    events = mixed.server.client.get("/v1/events", params={"collection": mixed.collection})
+    [finished] = [
+        e["data"]
+        for e in events.json()["items"]
+        if e["type"] == "scan.finished" and e["data"]["scan_id"] == done["scan_id"]
+    ]
+    assert (finished["images"], finished["videos"], finished["groups"]) == (2, 3, 2)
+    assert finished["video_groups"] == 1
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected", "total"),
+    [
+        ({"labels": ["chair"]}, [("chair", {"chair", "chair-small"})], 2),
+        ({"exclude_labels": ["copy"]}, [("tench", {"tench", "tench-small"})], 4),
+        ({"external_id_prefix": "sku-t"}, [("tench", {"tench", "tench-small"})], 2),
+        ({"labels": ["door", "fish"]}, [("tench", {"tench", "tench-small"})], 3),
+    ],
+)
+def test_filters_apply_to_videos_too(
+    mixed: Catalog, filters: dict[str, Any], expected: list[tuple[str, set[str]]], total: int
+) -> None:
+    done = scan(mixed, filters=filters)
+    assert done["progress"]["total"] == total
+    assert groups_by_name(mixed, done["scan_id"]) == expected
+
+
+def test_the_report_shows_a_video_group_with_its_facts_and_no_broken_thumbnail(
+    mixed: Catalog,
+) -> None:
+    done = scan(mixed)
+    html = mixed.server.client.get(f"/v1/scans/{done['scan_id']}/report.html").text
+    assert html.count('class="group"') == 1 and html.count('class="group videos"') == 1
+    assert "Group 2: 2 videos" in html and "external id sku-chair-small" in html
+    # Thumbnails for the two photos only; each video is a labelled box with its length.
+    assert html.count("data:image/jpeg;base64,") == 2
+    assert html.count('<div class="video"') == 2 and "video, 5.0 s" in html
+
+
+def test_resolving_a_group_of_videos_deletes_or_links_the_copies(
+    server: Server, chair: bytes, smaller_chair: bytes
+) -> None:
+    with_logo = transcode(clip(CHAIR), seconds=5, edit=logo)
+    catalog = upload_media(
+        server,
+        [
+            ("chair", "video", chair, "[]"),
+            ("chair-small", "video", smaller_chair, "[]"),
+            ("chair-logo", "video", with_logo, "[]"),
+        ],
+    )
+    client, ids = catalog.server.client, catalog.ids
+    # Said not a duplicate of either: the logo copy stays out of the group.
+    for other in ("chair", "chair-small"):
+        r = client.post("/v1/not-duplicates", json={"video_ids": [ids[other], ids["chair-logo"]]})
+        assert r.status_code == 201, r.text
+    done = scan(catalog)
+    assert groups_by_name(catalog, done["scan_id"]) == [("chair", {"chair", "chair-small"})]
+
+    url = f"/v1/scans/{done['scan_id']}/groups/1/resolve"
+    deleted = client.post(url, json={"keep": ids["chair"], "action": "delete"})
+
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["videos"] == [{"video_id": ids["chair-small"], "result": "deleted"}]
+    assert client.get(f"/v1/videos/{ids['chair-small']}").status_code == 404
+    assert client.get(f"/v1/videos/{ids['chair']}").status_code == 200
+
+    # The same copy committed again: the next scan groups it, and linking makes it a link record.
+    again = video_decision(catalog.server, catalog.collection, smaller_chair)
+    ids["chair-again"] = again["video_id"]
+    done = scan(catalog)
+    assert groups_by_name(catalog, done["scan_id"]) == [("chair", {"chair", "chair-again"})]
+    linked = client.post(
+        f"/v1/scans/{done['scan_id']}/groups/1/resolve",
+        json={"keep": ids["chair"], "action": "link"},
+    )
+    assert linked.json()["videos"] == [{"video_id": ids["chair-again"], "result": "linked"}]
+    view = client.get(f"/v1/videos/{ids['chair-again']}").json()
+    assert view["linked_to"] == ids["chair"]
+    assert view["content_url"] == f"/v1/videos/{ids['chair']}/content"
+    assert scan(catalog)["groups"] == 0
+    events = client.get("/v1/events", params={"collection": catalog.collection}).json()["items"]
+    done_to = {(e["type"], e["data"]["video_id"]) for e in events if e["type"].startswith("video.")}
+    assert done_to == {("video.deleted", ids["chair-small"]), ("video.linked", ids["chair-again"])}

@@ -138,7 +138,8 @@ def test_a_folder_scan_groups_videos_as_it_groups_images(tmp_path: Path) -> None
     (root / "doorknob.mp4").write_bytes(transcode(clip("doorknob-hd-no-bar"), seconds=4))
     (root / "not a video.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 but cut off here")
 
-    done = dupgate_scan(str(root), "--json", str(tmp_path / "out.json"))
+    report = tmp_path / "report.html"
+    done = dupgate_scan(str(root), "--json", str(tmp_path / "out.json"), "--report", str(report))
 
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "out.json").read_text())
@@ -148,3 +149,8 @@ def test_a_folder_scan_groups_videos_as_it_groups_images(tmp_path: Path) -> None
     assert paths == ["chair with logo.mp4", "chair.mp4"]
     assert {v["tier"] for v in group["videos"]} == {"near"}
     assert [Path(s["path"]).name for s in result["skipped"]] == ["not a video.mp4"]
+    # The report shows the group after the images', each video a box with its length.
+    html = report.read_text(encoding="utf-8")
+    assert html.count('class="group videos"') == 1 and html.count('<div class="video"') == 2
+    assert "video, 6.0 s" in html
+    assert "3 videos, 1 groups of duplicate videos" in html

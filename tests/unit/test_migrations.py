@@ -16,6 +16,7 @@ from dupgate.store.models import (
     Event,
     IndexChange,
     PolicyVersion,
+    ScanGroup,
     VideoFeaturesRow,
     Webhook,
     WebhookAttempt,
@@ -185,3 +186,56 @@ def test_blocks_of_0008_stay_pictures_and_0009_takes_blocked_videos(empty_databa
         s.add(IndexChange(collection="shop", kind="blocked_frames", image_id="b-2/0", op="remove"))
     with session_scope(url) as s:
         assert s.get_one(Block, "b-2").media == "video"
+
+
+def test_scan_groups_of_0009_stay_images_and_0010_takes_video_groups(empty_database: str) -> None:
+    url = empty_database
+    command.upgrade(alembic_config(url), "0009")
+    t = "2026-12-01 10:00:00"
+    with get_engine(url).begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO collections (name, tenant, exact_threshold, near_threshold, "
+                "action_exact, action_near, action_unique, check_against, policy_version, "
+                "decisions, created_at, updated_at) VALUES "
+                "('shop', 'default', 0.95, 0.4, 'accept', 'accept', 'accept', '[]', 1, 0, :t, :t)"
+            ),
+            {"t": t},
+        )
+        c.execute(
+            text(
+                "INSERT INTO scans (id, collection, status, threshold, filters, total, done, "
+                "groups, actor, created_at, updated_at) VALUES "
+                "('s-1', 'shop', 'done', 0.4, '{}', 2, 2, 1, 'k', :t, :t)"
+            ),
+            {"t": t},
+        )
+        c.execute(
+            text(
+                "INSERT INTO scan_groups (scan_id, number, keeper, keeper_rule, images, pairs) "
+                "VALUES ('s-1', 1, 'i-1', 'largest', '[\"i-1\", \"i-2\"]', '[]')"
+            )
+        )
+    get_engine(url).dispose()
+
+    migrate(url)
+
+    with session_scope(url) as s:
+        (group,) = s.query(ScanGroup).all()
+        assert (group.media, group.images) == ("image", ["i-1", "i-2"])
+        s.add(
+            ScanGroup(
+                scan_id="s-1",
+                number=2,
+                media="video",
+                keeper="v-1",
+                keeper_rule="longest",
+                images=["v-1", "v-2"],
+                pairs=[],
+            )
+        )
+    # Going back, the older code could only read a video group's ids as images': it goes.
+    command.downgrade(alembic_config(url), "0009")
+    with get_engine(url).begin() as c:
+        assert c.execute(text("SELECT keeper FROM scan_groups")).scalars().all() == ["i-1"]
+    get_engine(url).dispose()
