@@ -370,6 +370,7 @@ def _video_report_group(scan: FolderScan, group: VideoGroup) -> VideoReportGroup
                 size,
                 best["score"],
                 best["tier"],
+                video.preview,
             )
         )
     return VideoReportGroup(group.keeper, group.keeper_rule, tuple(shown), tuple(pairs))

@@ -5,8 +5,8 @@ it can be mailed, archived or opened from a USB stick. The page is the Jinja2 te
 `templates/report.html`, rendered with autoescape: every text from outside (paths, ids,
 captions) is escaped.
 
-Groups of videos have no thumbnail (no preview of a video is kept): each video is a labelled
-box with its length and size instead, and the pairs say how the videos line up.
+A video shows the preview of its first kept frame (kept at analysis) marked as a video with its
+length, or a labelled box where it has none; the pairs say how the videos line up.
 """
 
 import base64
@@ -53,6 +53,7 @@ class ReportVideo:
     size: int | None
     score: float
     tier: str
+    preview: bytes | None = None  # a JPEG of its first kept frame, where one was kept
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""A page of a stored scan's HTML report: its groups with the previews stored at analysis (and
-its groups of videos, with their facts)."""
+"""A page of a stored scan's HTML report: its groups with the previews stored at analysis (of
+images, and of videos' first kept frames)."""
 
 from dataclasses import dataclass
 
@@ -57,7 +57,10 @@ def report_page(session: Session, store: BlobStore, scan: Scan, page: int) -> Re
 
     videos = members(session, [g for g in groups if g.media == "video"])
     html = render_report(
-        [engine_group(g) if g.media == "image" else _video_group(g, videos[g.id]) for g in groups],
+        [
+            engine_group(g) if g.media == "image" else _video_group(g, videos[g.id], store)
+            for g in groups
+        ],
         {i: stored_scan_image(session, r) for i, r in rows.items()},
         thumbnail,
         captions={i: f"external id {r.external_id}" for i, r in rows.items() if r.external_id},
@@ -68,20 +71,24 @@ def report_page(session: Session, store: BlobStore, scan: Scan, page: int) -> Re
     return ReportPage(html, missing)
 
 
-def _video_group(group: ScanGroup, found: list[Member]) -> VideoReportGroup:
+def _video_group(group: ScanGroup, found: list[Member], store: BlobStore) -> VideoReportGroup:
     return VideoReportGroup(
         group.keeper,
         group.keeper_rule,
-        tuple(_video(m) for m in found),
+        tuple(_video(m, store) for m in found),
         tuple(group.pairs),
     )
 
 
-def _video(member: Member) -> ReportVideo:
+def _video(member: Member, store: BlobStore) -> ReportVideo:
     row = member.row
     if row is None:
         return ReportVideo(member.id, None, None, None, None, None, member.score, member.tier)
     assert isinstance(row, Video)
+    try:
+        preview: bytes | None = store.get(preview_key(row.sha256))
+    except BlobNotFound:
+        preview = None  # analysed before previews of videos were kept
     return ReportVideo(
         member.id,
         f"external id {row.external_id}" if row.external_id else None,
@@ -91,4 +98,5 @@ def _video(member: Member) -> ReportVideo:
         row.size,
         member.score,
         member.tier,
+        preview,
     )

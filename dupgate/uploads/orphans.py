@@ -86,11 +86,13 @@ def _kept_by_videos(session: Session, keys: list[str]) -> set[str]:
 
 
 def _previews_in_use(session: Session, keys: list[str]) -> set[str]:
-    """Those of `keys` that are the preview of an image's, a block's or a waiting upload's bytes."""
+    """Those of `keys` that are the preview of an image's, a video's, a block's or a waiting
+    upload's bytes."""
     by_sha = {key.removeprefix(PREVIEWS).removesuffix(".jpg"): key for key in keys}
     shas = list(by_sha)
     held = [
         select(Image.sha256).where(Image.sha256.in_(shas)),
+        select(Video.sha256).where(Video.sha256.in_(shas)),
         select(Block.sha256).where(Block.sha256.in_(shas)),
         select(Upload.sha256).where(Upload.sha256.in_(shas), Upload.staging_key.is_not(None)),
     ]

@@ -90,7 +90,7 @@ def run_upload(
                 lambda data: analyze_video(data, embedder(), video_limits),
                 InvalidVideo,
                 known_video,
-                partial(_keep_video_analysis, transaction),
+                partial(_keep_video_analysis, transaction, store),
                 decide_upload,
             )
             _analyse_and_decide(transaction, store, registry, upload_id, staging_key, video)
@@ -125,7 +125,10 @@ def _keep_image_analysis(transaction: Transaction, store: BlobStore, features: F
         save_features(session, features)
 
 
-def _keep_video_analysis(transaction: Transaction, video: VideoFeatures) -> None:
+def _keep_video_analysis(transaction: Transaction, store: BlobStore, video: VideoFeatures) -> None:
+    # The first kept frame, for reports and the console: as an image's, by the bytes' SHA-256.
+    if video.preview is not None:
+        store.put(preview_key(video.sha256), iter([video.preview]))
     with transaction() as session:
         save_video_features(session, video)
 

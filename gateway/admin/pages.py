@@ -263,6 +263,29 @@ def video_content(
     return content(services, session, admin.caller, video, visible_video, VIDEO_TYPES)
 
 
+@router.get("/videos/{video_id}/preview")
+def video_preview(
+    video_id: PathId, services: ServicesDep, session: SessionDep, admin: ConsoleAdmin
+) -> Response:
+    """The first kept frame's JPEG kept at analysis; for a video analysed before those were
+    kept, a drawn play sign."""
+    video = visible_video(session, admin.caller, video_id)
+    cache = {"Cache-Control": "private, max-age=3600"}
+    try:
+        return Response(
+            services.store.get(preview_key(video.sha256)), media_type="image/jpeg", headers=cache
+        )
+    except BlobNotFound:
+        return Response(NO_PREVIEW, media_type="image/svg+xml", headers=cache)
+
+
+NO_PREVIEW = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 160 160">'
+    '<rect width="160" height="160" fill="#37474f"/>'
+    '<path d="M62 50v60l50-30z" fill="#fff"/></svg>'
+)
+
+
 @router.get("/images/{image_id}/preview")
 def image_preview(
     image_id: PathId, services: ServicesDep, session: SessionDep, admin: ConsoleAdmin

@@ -278,10 +278,12 @@ def test_a_group_of_videos_shows_their_length_and_is_resolved_from_its_page(
 
     group = by_css(browser, "section.group[data-media=video]")
     assert "2 videos" in by_css(group, "h2").text
-    # No preview of a video is kept: a labelled box with its length, no broken image.
-    assert all_css(group, "img") == []
-    boxes = all_css(group, ".video[role=img]")
-    assert len(boxes) == 2 and all("video, 4.0 s" in box.text for box in boxes)
+    # Each video shows its first kept frame (kept at analysis) and its length.
+    stills = all_css(group, ".video img")
+    assert len(stills) == 2 and all("/preview" in img.get_attribute("src") for img in stills)
+    wait_until(lambda: all(images_loaded(browser)), timeout=10, what="the first frames loaded")
+    lengths = all_css(group, ".video .length")
+    assert len(lengths) == 2 and all("4.0 s" in length.text for length in lengths)
     assert "Keeper" in by_css(group, "figure.keeper").text
     assert by_css(group, "input[name=keep]:checked").get_attribute("value") == ids["chair"]
 

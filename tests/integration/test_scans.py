@@ -374,16 +374,16 @@ def test_filters_apply_to_videos_too(
     assert groups_by_name(mixed, done["scan_id"]) == expected
 
 
-def test_the_report_shows_a_video_group_with_its_facts_and_no_broken_thumbnail(
+def test_the_report_shows_a_video_group_with_its_facts_and_first_frames(
     mixed: Catalog,
 ) -> None:
     done = scan(mixed)
     html = mixed.server.client.get(f"/v1/scans/{done['scan_id']}/report.html").text
     assert html.count('class="group"') == 1 and html.count('class="group videos"') == 1
     assert "Group 2: 2 videos" in html and "external id sku-chair-small" in html
-    # Thumbnails for the two photos only; each video is a labelled box with its length.
-    assert html.count("data:image/jpeg;base64,") == 2
-    assert html.count('<div class="video"') == 2 and "video, 5.0 s" in html
+    # Thumbnails of the two photos, and of each video's first kept frame, marked with its length.
+    assert html.count("data:image/jpeg;base64,") == 4
+    assert html.count('<div class="still">') == 2 and "&#9654; 5.0 s" in html
 
 
 def test_resolving_a_group_of_videos_deletes_or_links_the_copies(

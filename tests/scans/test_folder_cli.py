@@ -149,8 +149,8 @@ def test_a_folder_scan_groups_videos_as_it_groups_images(tmp_path: Path) -> None
     assert paths == ["chair with logo.mp4", "chair.mp4"]
     assert {v["tier"] for v in group["videos"]} == {"near"}
     assert [Path(s["path"]).name for s in result["skipped"]] == ["not a video.mp4"]
-    # The report shows the group after the images', each video a box with its length.
+    # The report shows the group after the images', each video its first frame and length.
     html = report.read_text(encoding="utf-8")
-    assert html.count('class="group videos"') == 1 and html.count('<div class="video"') == 2
-    assert "video, 6.0 s" in html
+    assert html.count('class="group videos"') == 1 and html.count('<div class="still">') == 2
+    assert "&#9654; 6.0 s" in html
     assert "3 videos, 1 groups of duplicate videos" in html

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from dupgate.store.blobs import BlobStore
 from dupgate.store.db import session_scope
-from dupgate.store.models import Image, ImageFeatures, Upload
+from dupgate.store.models import Image, ImageFeatures, Upload, Video, VideoFeaturesRow
 from dupgate.tenancy.collections import PolicyChange, put_collection
 from dupgate.tenancy.keys import BOOTSTRAP
 from dupgate.uploads.intake import NewUpload, create_upload, new_upload_id
@@ -46,6 +46,29 @@ def committed_image(database_url: str, store: BlobStore) -> str:
     return key
 
 
+def committed_video(database_url: str, store: BlobStore) -> str:
+    """A video as a commit leaves it: its blob, and its row naming it."""
+    key = "videos/vid-1/" + "3" * 64
+    store.put(key, iter([b"a committed video"]))
+    with session_scope(database_url) as s:
+        s.add(VideoFeaturesRow(sha256="3" * 64, version=1, data=b""))
+        s.flush()
+        s.add(
+            Video(
+                id="vid-1",
+                collection="shop",
+                sha256="3" * 64,
+                blob_key=key,
+                width=1,
+                height=1,
+                duration=1.0,
+                format="MP4",
+                size=17,
+            )
+        )
+    return key
+
+
 def test_only_old_blobs_that_no_upload_or_image_keeps_are_removed(
     store: BlobStore, database_url: str
 ) -> None:
@@ -60,11 +83,12 @@ def test_only_old_blobs_that_no_upload_or_image_keeps_are_removed(
     store.put(f"staging/{new_upload_id()}", iter([b"orphan"]))
     store.put("checks/request-1", iter([b"a /check the gateway never cleaned up"]))
     kept_image = committed_image(database_url, store)
+    kept_video = committed_video(database_url, store)
     # Copied by a commit that a crash stopped before it was durable: no image has it.
     store.put("images/never-committed/sha", iter([b"an image of a lost commit"]))
     store.put("videos/never-committed/sha", iter([b"a video of a lost commit"]))
-    # Previews: of the image's bytes, of the waiting upload's, and of a rejected copy's.
-    kept_previews = [f"previews/{'1' * 64}.jpg", f"previews/{'0' * 64}.jpg"]
+    # Previews: of the image's bytes, the video's, the waiting upload's, and a rejected copy's.
+    kept_previews = [f"previews/{sha * 64}.jpg" for sha in "130"]
     for key in [*kept_previews, f"previews/{'2' * 64}.jpg"]:
         store.put(key, iter([b"a small jpeg"]))
 
@@ -83,5 +107,5 @@ def test_only_old_blobs_that_no_upload_or_image_keeps_are_removed(
         for prefix in ("staging/", "checks/", "images/", "videos/", "previews/")
         for blob in store.list(prefix)
     )
-    assert left == sorted([waiting, kept_image, *kept_previews])
+    assert left == sorted([waiting, kept_image, kept_video, *kept_previews])
     assert store.get(waiting) == b"staged bytes"
