@@ -48,10 +48,18 @@ def commit_decision(
         image_id, old_key = _overwrite_image(session, store, upload, features, decision.target)
         obsolete += [old_key] if old_key else []
 
+    upload.image_id = image_id
+    record_outcome(session, store, upload, decision, obsolete)
+
+
+def record_outcome(
+    session: Session, store: BlobStore, upload: Upload, decision: Decision, obsolete: list[str]
+) -> None:
+    """Mark the upload decided as `decision` says, once its image or video is committed, and
+    delete the blobs the commit made obsolete (and the staged bytes, unless it is held)."""
     upload.status = UploadStatus.DECIDED
     upload.action = decision.outcome
     upload.tier = decision.tier
-    upload.image_id = image_id
     upload.reason = decision.reason
     upload.decided_at = upload.updated_at = utcnow()
     # A held upload keeps its staged bytes for the person who reviews it.

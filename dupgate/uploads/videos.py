@@ -39,7 +39,7 @@ from dupgate.store.models import (
     utcnow,
 )
 from dupgate.store.vectors import record_index_change
-from dupgate.uploads.commit import delete_after_commit
+from dupgate.uploads.commit import delete_after_commit, record_outcome
 from dupgate.uploads.payloads import MatchPayload
 from dupgate.vocabulary import Action, Tier, UploadStatus
 
@@ -261,16 +261,8 @@ def commit_video_decision(
         assert video is not None and decision.target is not None
         video_id, old_key = _overwrite_video(session, store, upload, video, decision.target)
         obsolete += [old_key] if old_key else []
-    upload.status = UploadStatus.DECIDED
-    upload.action = decision.outcome
-    upload.tier = decision.tier
     upload.video_id = video_id
-    upload.reason = decision.reason
-    upload.decided_at = upload.updated_at = utcnow()
-    if decision.action != Action.HOLD and upload.staging_key:
-        obsolete.append(upload.staging_key)
-        upload.staging_key = None
-    delete_after_commit(session, store, obsolete)
+    record_outcome(session, store, upload, decision, obsolete)
 
 
 def _new_video(upload: Upload, video: VideoFeatures) -> Video:
