@@ -54,7 +54,10 @@ def start_parts(
         f"try: curl -X PUT -H {auth} -H 'Content-Type: application/json' "
         f"-d '{{}}' {url}/v1/collections/demo\n"
         f"     curl -H {auth} -F file=@photo.jpg "
-        f"{url}/v1/collections/demo/images"
+        f"{url}/v1/collections/demo/images\n"
+        f"     curl -H {auth} -F file=@clip.mp4 "
+        f"{url}/v1/collections/demo/videos\n"
+        f"console: {url}/admin (sign in with the key)"
     )
 
 

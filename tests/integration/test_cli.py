@@ -90,6 +90,8 @@ def test_serve_prints_the_url_and_a_curl_example_but_never_the_bootstrap_key(
     assert f"serving on {server.url}" in printed
     assert "API key: the one in DUPGATE_BOOTSTRAP_KEY" in printed
     assert 'curl -H "Authorization: Bearer $DUPGATE_BOOTSTRAP_KEY" -F file=@photo.jpg' in printed
+    assert f"-F file=@clip.mp4 {server.url}/v1/collections/demo/videos" in printed
+    assert f"console: {server.url}/admin" in printed
     assert KEY not in printed
 
 
