@@ -145,21 +145,26 @@ def analyze_pictures(
     """Every signal of decoded pictures (an image, or a video's frames), embedded in one batch.
 
     `box`: the content box all the pictures share (a video's bars do not move), found once by
-    the caller instead of in each picture.
+    the caller instead of in each picture. Such framed pictures are embedded once, by their
+    content: the bars are the same in every frame and say nothing of what the video shows.
     """
     if box is None:
         framed = [framed_view(picture) for picture in pictures]
     else:
         framed = [framed_in(picture, box) for picture in pictures]
+    content_only = box is not None
     batch: list[Image.Image] = []
     for picture, (_, view) in zip(pictures, framed, strict=True):
-        batch += [picture, *([view] if view is not None else [])]
+        if content_only and view is not None:
+            batch.append(view)
+        else:
+            batch += [picture, *([view] if view is not None else [])]
     # One batch: with two threads ONNX Runtime runs several inputs faster together.
     vectors = embedder.embed(batch, INPUT_SIZE)
     found = []
     row = 0
     for picture, sha256, (box, view) in zip(pictures, sha256s, framed, strict=True):
-        views = 1 if view is not None else 0
+        views = 1 if view is not None and not content_only else 0
         pdq_hash, pdq_quality = pdq(picture)
         found.append(
             Features(

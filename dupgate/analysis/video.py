@@ -11,7 +11,9 @@ to be a frame of a video.
 What it costs (benchmarks/video): decoding is most of it, so only what the grid needs is
 decoded. Frames that no other frame refers to are skipped except just after a sample time, so
 every sample is the frame a full decode would give. Bars do not
-move, so the content box is found once for the whole video rather than in every frame.
+move, so the content box is found once for the whole video rather than in every frame, and a
+framed video's frames are embedded once, by their content (an image's frame is embedded whole
+and by its content: the bars of one picture may be part of it).
 """
 
 import hashlib
@@ -35,7 +37,8 @@ from dupgate.analysis.views import shared_box
 
 # Bump whenever sampling or dropping changes: stored video features of another version are
 # recomputed. Frames are image features, so ANALYSIS_VERSION is part of it too.
-VIDEO_ANALYSIS_VERSION = 3  # 3: one content box for all frames
+# 3: one content box for all frames; 4: framed frames embedded by their content only.
+VIDEO_ANALYSIS_VERSION = 4
 
 # One frame a second, at most MAX_FRAMES: a longer video is sampled more sparsely.
 FRAME_INTERVAL = 1.0
@@ -262,7 +265,7 @@ def sample_frames(data: bytes, limits: VideoLimits = DEFAULT_VIDEO_LIMITS) -> Sa
         if declared is not None and declared / interval > MAX_FRAMES:
             interval = declared / MAX_FRAMES
         stream.thread_type = "AUTO"
-        # Deblocking stays on: without it a fifth less decoding, but a low-bitrate re-encode's
+        # Deblocking stays on: without it decoding is faster, but a low-bitrate re-encode's
         # blocks stay in its frames, and two such copies were then no longer exact.
         fmt = container.format.name.split(",")[0].upper()
         frames, last, broken = _decode_grid(container, stream, interval, width, height, limits)
