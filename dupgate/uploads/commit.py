@@ -16,7 +16,7 @@ from dupgate.analysis import Features
 from dupgate.events.audit import record_event
 from dupgate.matching.policy import Decision
 from dupgate.store.blobs import BlobStore
-from dupgate.store.models import Collection, Image, Upload, utcnow
+from dupgate.store.models import Collection, Image, Upload, Video, utcnow
 from dupgate.store.unit_of_work import after_commit
 from dupgate.store.vectors import record_index_change
 from dupgate.vocabulary import Action, UploadStatus
@@ -158,7 +158,7 @@ def delete_image(session: Session, store: BlobStore, image: Image, actor: str) -
     links = list(session.scalars(select(Image.id).where(Image.linked_to == image.id)))
     session.execute(delete(Image).where(Image.linked_to == image.id))
     keys = [image.blob_key] if image.blob_key else []
-    _image_event(session, "image.deleted", image, actor, links_deleted=links)
+    committed_event(session, "image.deleted", image, actor, links_deleted=links)
     session.delete(image)
     delete_after_commit(session, store, keys)
 
@@ -176,23 +176,25 @@ def link_existing(
     keys = [image.blob_key] if image.blob_key else []
     image.linked_to, image.blob_key = target.id, None
     image.updated_at = utcnow()
-    _image_event(session, "image.linked", image, actor, linked_to=target.id)
+    committed_event(session, "image.linked", image, actor, linked_to=target.id)
     delete_after_commit(session, store, keys)
 
 
-def _image_event(session: Session, type: str, image: Image, actor: str, **data: Any) -> None:
-    collection = session.get(Collection, image.collection)
-    assert collection is not None
+def committed_event(
+    session: Session, type: str, row: Image | Video, actor: str, **data: Any
+) -> None:
+    """Record an event about a committed image or video, naming it as its kind does."""
+    collection = session.get_one(Collection, row.collection)
     record_event(
         session,
         type,
         tenant=collection.tenant,
         actor=actor,
-        collection=image.collection,
+        collection=row.collection,
         data={
-            "image_id": image.id,
-            "collection": image.collection,
-            "external_id": image.external_id,
+            "video_id" if isinstance(row, Video) else "image_id": row.id,
+            "collection": row.collection,
+            "external_id": row.external_id,
             **data,
         },
     )

@@ -18,7 +18,7 @@ from dupgate.store.models import Block, Collection, Image, ImageFeatures, Upload
 from dupgate.tenancy.collections import policy_of
 from dupgate.uploads.commit import commit_decision
 from dupgate.uploads.lifecycle import lock_undecided, record_decided
-from dupgate.uploads.payloads import MatchPayload
+from dupgate.uploads.payloads import MatchPayload, where_they_are
 from dupgate.uploads.videos import (
     commit_video_decision,
     describe_video_matches,
@@ -166,25 +166,13 @@ def commit_upload(
 
 def describe_matches(session: Session, matches: list[Match]) -> list[MatchPayload]:
     """Matches as JSON-ready dicts, with each image's (or video's) collection and external id."""
-    videos = {
-        id(m): p
-        for m, p in zip(
-            [m for m in matches if m.kind == "video"],
-            describe_video_matches(session, [m for m in matches if m.kind == "video"]),
-            strict=True,
-        )
-    }
-    described = _describe_images(session, [m for m in matches if m.kind != "video"])
-    images = iter(described)
-    return [videos[id(m)] if m.kind == "video" else next(images) for m in matches]
+    videos = iter(describe_video_matches(session, [m for m in matches if m.kind == "video"]))
+    images = iter(_describe_images(session, [m for m in matches if m.kind != "video"]))
+    return [next(videos) if m.kind == "video" else next(images) for m in matches]
 
 
 def _describe_images(session: Session, matches: list[Match]) -> list[MatchPayload]:
-    ids = [m.image_id for m in matches]
-    rows = session.execute(
-        select(Image.id, Image.collection, Image.external_id).where(Image.id.in_(ids))
-    ).all()
-    known = {image_id: (collection, external_id) for image_id, collection, external_id in rows}
+    known = where_they_are(session, Image, [m.image_id for m in matches])
     return [
         {
             "image_id": m.image_id,

@@ -2,8 +2,11 @@
 
 from typing import NotRequired, TypedDict
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from dupgate.events.audit import iso
-from dupgate.store.models import Upload
+from dupgate.store.models import Image, Upload, Video
 from dupgate.vocabulary import Outcome, Tier
 
 
@@ -72,3 +75,13 @@ def upload_event_data(upload: Upload) -> UploadEventData:
         "external_id": upload.external_id,
         "decision": decision_payload(upload),
     }
+
+
+def where_they_are(
+    session: Session, model: type[Image] | type[Video], ids: list[str]
+) -> dict[str, tuple[str, str | None]]:
+    """The collection and external id of each of these images (or videos) that still exists."""
+    rows = session.execute(
+        select(model.id, model.collection, model.external_id).where(model.id.in_(ids))
+    ).all()
+    return {row_id: (collection, external_id) for row_id, collection, external_id in rows}

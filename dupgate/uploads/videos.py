@@ -11,7 +11,7 @@ blocked video's are under "blocked_frames", as "<block id>/<frame number>".
 from collections.abc import Set as AbstractSet
 from functools import partial
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,6 @@ from dupgate.analysis.video import (
     VideoFeatures,
     read_header,
 )
-from dupgate.events.audit import record_event
 from dupgate.matching.find import Match
 from dupgate.matching.indexes import ImageIndex
 from dupgate.matching.policy import Decision, Policy
@@ -39,8 +38,8 @@ from dupgate.store.models import (
     utcnow,
 )
 from dupgate.store.vectors import record_index_change
-from dupgate.uploads.commit import delete_after_commit, record_outcome
-from dupgate.uploads.payloads import MatchPayload
+from dupgate.uploads.commit import committed_event, delete_after_commit, record_outcome
+from dupgate.uploads.payloads import MatchPayload, where_they_are
 from dupgate.vocabulary import Action, Tier, UploadStatus
 
 FRAMES = "frames"  # the index kind of videos' kept frames
@@ -350,20 +349,7 @@ def link_existing_video(
     keys = [video.blob_key] if video.blob_key else []
     video.linked_to, video.blob_key = target.id, None
     video.updated_at = utcnow()
-    collection = session.get_one(Collection, video.collection)
-    record_event(
-        session,
-        "video.linked",
-        tenant=collection.tenant,
-        actor=actor,
-        collection=video.collection,
-        data={
-            "video_id": video.id,
-            "collection": video.collection,
-            "external_id": video.external_id,
-            "linked_to": target.id,
-        },
-    )
+    committed_event(session, "video.linked", video, actor, linked_to=target.id)
     delete_after_commit(session, store, keys)
 
 
@@ -375,36 +361,16 @@ def delete_video(session: Session, store: BlobStore, video: Video, actor: str) -
     if video.linked_to is None:
         unindex_frames(session, video.collection, FRAMES, video.id, video.sha256)
     links = list(session.scalars(select(Video.id).where(Video.linked_to == video.id)))
-    for link in links:
-        linked = session.get(Video, link)
-        if linked is not None:
-            session.delete(linked)
+    session.execute(delete(Video).where(Video.linked_to == video.id))
     keys = [video.blob_key] if video.blob_key else []
-    collection = session.get_one(Collection, video.collection)
-    record_event(
-        session,
-        "video.deleted",
-        tenant=collection.tenant,
-        actor=actor,
-        collection=video.collection,
-        data={
-            "video_id": video.id,
-            "collection": video.collection,
-            "external_id": video.external_id,
-            "links_deleted": links,
-        },
-    )
+    committed_event(session, "video.deleted", video, actor, links_deleted=links)
     session.delete(video)
     delete_after_commit(session, store, keys)
 
 
 def describe_video_matches(session: Session, matches: list[Match]) -> list[MatchPayload]:
     """Video matches as JSON-ready dicts, with each video's collection and external id."""
-    ids = [m.image_id for m in matches]
-    rows = session.execute(
-        select(Video.id, Video.collection, Video.external_id).where(Video.id.in_(ids))
-    ).all()
-    known = {video_id: (collection, external_id) for video_id, collection, external_id in rows}
+    known = where_they_are(session, Video, [m.image_id for m in matches])
     described: list[MatchPayload] = []
     for m in matches:
         collection, external_id = known.get(m.image_id, (None, None))
