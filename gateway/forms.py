@@ -4,6 +4,7 @@ read, and the image analysed on a worker for the routes that answer with matches
 """
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -52,34 +53,31 @@ def parse_labels(raw: str | None) -> tuple[str, ...]:
 
 async def staged_image(request: Request, services: Services) -> StagedForm:
     """The request's form with its `file` staged to disk and sniffed; 4xx for what is plainly wrong."""
-    settings = services.settings
-    form = await stage_form(request, settings.data_dir / "tmp", settings.max_upload_bytes)
-    if form.file is None:
-        discard(form)
-        raise HTTPException(
-            422, "the form has no `file` field: send the image as multipart field `file`"
-        )
-    try:
-        checked_text("the file name", form.file.filename, FILENAME_LENGTH)
-        sniff(form.file.head)
-    except Exception:
-        discard(form)
-        raise
-    return form
+    return await _staged(request, services, "image", services.settings.max_upload_bytes, sniff)
 
 
 async def staged_video(request: Request, services: Services) -> StagedForm:
     """The request's form with its `file` staged and sniffed as a video container."""
-    settings = services.settings
-    form = await stage_form(request, settings.data_dir / "tmp", settings.max_video_upload_bytes)
+    limit = services.settings.max_video_upload_bytes
+    return await _staged(request, services, "video", limit, sniff_video)
+
+
+async def _staged(
+    request: Request,
+    services: Services,
+    noun: str,
+    limit: int,
+    sniff_head: Callable[[bytes], str],
+) -> StagedForm:
+    form = await stage_form(request, services.settings.data_dir / "tmp", limit)
     if form.file is None:
         discard(form)
         raise HTTPException(
-            422, "the form has no `file` field: send the video as multipart field `file`"
+            422, f"the form has no `file` field: send the {noun} as multipart field `file`"
         )
     try:
         checked_text("the file name", form.file.filename, FILENAME_LENGTH)
-        sniff_video(form.file.head)
+        sniff_head(form.file.head)
     except Exception:
         discard(form)
         raise
