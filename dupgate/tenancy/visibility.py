@@ -31,10 +31,14 @@ def visible_collection(session: Session, caller: Caller, name: str) -> Collectio
 def visible_image(session: Session, caller: Caller, image_id: str) -> Image:
     """The image if the caller's tenant owns its collection; UnknownImage otherwise."""
     image = session.get(Image, image_id)
-    collection = session.get(Collection, image.collection) if image else None
-    if image is None or collection is None or not caller.sees(collection.tenant):
+    if image is None or not _sees_collection(session, caller, image.collection):
         raise UnknownImage(image_id)
     return image
+
+
+def _sees_collection(session: Session, caller: Caller, name: str) -> bool:
+    collection = session.get(Collection, name)
+    return collection is not None and caller.sees(collection.tenant)
 
 
 class UnknownScan(NotFound):
@@ -120,7 +124,6 @@ class UnknownVideo(NotFound):
 def visible_video(session: Session, caller: Caller, video_id: str) -> Video:
     """The video if the caller's tenant owns its collection; UnknownVideo otherwise."""
     video = session.get(Video, video_id)
-    collection = session.get(Collection, video.collection) if video else None
-    if video is None or collection is None or not caller.sees(collection.tenant):
+    if video is None or not _sees_collection(session, caller, video.collection):
         raise UnknownVideo(video_id)
     return video
