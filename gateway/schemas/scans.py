@@ -1,6 +1,6 @@
 """Duplicate scans: a single image's duplicates, a collection scan, its groups and resolutions."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from dupgate.gateway.schemas.common import Schema, Timestamp, omitted
 from dupgate.scans.jobs import Duplicate as FoundDuplicate
@@ -169,20 +169,7 @@ def group_video(member: Member) -> GroupVideo | DeletedGroupVideo:
             video_id=member.id, exists=False, score=member.score, tier=member.tier
         )
     assert isinstance(row, models.Video)
-    return GroupVideo(
-        video_id=member.id,
-        exists=True,
-        external_id=row.external_id,
-        linked_to=row.linked_to,
-        width=row.width,
-        height=row.height,
-        duration=row.duration,
-        format=row.format,
-        size=row.size,
-        created_at=row.created_at,
-        score=member.score,
-        tier=member.tier,
-    )
+    return GroupVideo(video_id=member.id, duration=row.duration, **_facts(row, member))
 
 
 def group_image(member: Member) -> GroupImage | DeletedGroupImage:
@@ -192,19 +179,23 @@ def group_image(member: Member) -> GroupImage | DeletedGroupImage:
             image_id=member.id, exists=False, score=member.score, tier=member.tier
         )
     assert isinstance(row, models.Image)
-    return GroupImage(
-        image_id=member.id,
-        exists=True,
-        external_id=row.external_id,
-        linked_to=row.linked_to,
-        width=row.width,
-        height=row.height,
-        format=row.format,
-        size=row.size,
-        created_at=row.created_at,
-        score=member.score,
-        tier=member.tier,
-    )
+    return GroupImage(image_id=member.id, **_facts(row, member))
+
+
+def _facts(row: models.Image | models.Video, member: Member) -> dict[str, Any]:
+    """What a group shows of each image or video that still exists."""
+    return {
+        "exists": True,
+        "external_id": row.external_id,
+        "linked_to": row.linked_to,
+        "width": row.width,
+        "height": row.height,
+        "format": row.format,
+        "size": row.size,
+        "created_at": row.created_at,
+        "score": member.score,
+        "tier": member.tier,
+    }
 
 
 class ResolvedImage(Schema):
