@@ -44,6 +44,12 @@ def test_one_frame_a_second_is_kept_and_the_black_intro_is_dropped() -> None:
     assert sampled.duration == pytest.approx(5.9, abs=0.15)
 
 
+def test_a_shorter_interval_samples_the_grid_more_often() -> None:
+    sampled = sample_frames(drawn_video(3), interval=0.5)
+    assert [t for t, _, _ in sampled.frames] == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
+    assert sampled.interval == 0.5
+
+
 def test_a_still_shot_is_kept_once_and_stands_for_its_seconds() -> None:
     sampled = sample_frames(drawn_video(5, moving=False))
     assert [(t, weight) for t, weight, _ in sampled.frames] == [(0.0, 5)]
