@@ -8,7 +8,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from dupgate.curation.blocklist import block_image, blocklist, unblock
+from dupgate.curation.blocklist import block_image, block_video, blocklist, unblock
+from dupgate.errors import NotFound
 from dupgate.events.audit import recent_events
 from dupgate.gateway.admin.rendering import render, see
 from dupgate.gateway.admin.session import ConsoleAdmin
@@ -16,7 +17,14 @@ from dupgate.gateway.deps import ServicesDep, SessionDep
 from dupgate.gateway.fields import MAX_INT, REASON_LENGTH, PathId
 from dupgate.gateway.routes.collections import COLLECTION_PATTERN, CollectionName
 from dupgate.tenancy.keys import issue_key, revoke_key, visible_keys
-from dupgate.tenancy.visibility import visible_collection, visible_image, visible_webhook
+from dupgate.tenancy.visibility import (
+    UnknownImage,
+    UnknownVideo,
+    visible_collection,
+    visible_image,
+    visible_video,
+    visible_webhook,
+)
 from dupgate.vocabulary import Scope
 from dupgate.webhooks.endpoints import (
     create_webhook,
@@ -135,7 +143,7 @@ def blocklist_page(
     admin: ConsoleAdmin,
     done: Annotated[str | None, Query(max_length=300)] = None,
 ) -> Response:
-    """The collection's blocklist, a form to block an image, and unblocking."""
+    """The collection's blocklist, a form to block an image or a video, and unblocking."""
     visible_collection(session, admin.caller, collection)
     entries = blocklist(session, collection, limit=1000).rows
     return render(
@@ -154,16 +162,26 @@ def block(
     collection: CollectionName,
     session: SessionDep,
     admin: ConsoleAdmin,
-    image_id: Annotated[str, Form(max_length=64)],
+    committed_id: Annotated[str, Form(max_length=64)],
     reason: Annotated[str, Form(min_length=1, max_length=REASON_LENGTH)],
 ) -> Response:
-    """Block an image's picture in its collection, with the reason uploads are refused with."""
+    """Block an image's picture or a video in its collection, with the reason uploads are
+    refused with. One field takes either id: a moderator copies it from a decision or an event."""
     visible_collection(session, admin.caller, collection)
-    image = visible_image(session, admin.caller, image_id.strip())
-    row = block_image(session, image, reason, admin.caller)
-    return see(
-        f"/admin/collections/{quote(image.collection)}/blocklist", done=f"Blocked as {row.id}."
-    )
+    wanted = committed_id.strip()
+    try:
+        image = visible_image(session, admin.caller, wanted)
+    except UnknownImage:
+        try:
+            video = visible_video(session, admin.caller, wanted)
+        except UnknownVideo:
+            raise NotFound(f"no image or video with id {wanted}") from None
+        row = block_video(session, video, reason, admin.caller)
+        blocked = video.collection
+    else:
+        row = block_image(session, image, reason, admin.caller)
+        blocked = image.collection
+    return see(f"/admin/collections/{quote(blocked)}/blocklist", done=f"Blocked as {row.id}.")
 
 
 @router.post("/collections/{collection}/blocklist/{block_id}/remove")

@@ -389,30 +389,49 @@ def test_keys_are_shown_once_and_revoking_one_stops_it(server: Server, browser: 
     assert server.with_key(key).client.get("/v1/collections").status_code == 401
 
 
-def test_blocking_an_image_refuses_its_copies_and_the_trail_shows_it(
+def test_blocking_an_image_or_a_video_by_id_refuses_their_copies_and_the_trail_shows_it(
     server: Server, browser: Any
 ) -> None:
     admin = new_admin(server)
     c = new_collection(admin)
     image_id = admin.api.decision(c, photo("n01443537_goldfish").read_bytes())["image_id"]
+    chair = transcode(clip("chair-orig-22-sd-bar"), seconds=5)
+    video_id = video_decision(admin.api, c, chair)["video_id"]
     sign_in(browser, server, admin.key)
-    browser.get(f"{server.url}/admin/collections/{c}/blocklist")
-    by_css(browser, "#image_id").send_keys(image_id)
-    by_css(browser, "#reason").send_keys("taken down: DMCA #42")
 
-    submit(browser, by_css(browser, "section[aria-labelledby=block-title] button"))
+    def block(committed_id: str, reason: str) -> str:
+        browser.get(f"{server.url}/admin/collections/{c}/blocklist")
+        by_css(browser, "#committed_id").send_keys(committed_id)
+        by_css(browser, "#reason").send_keys(reason)
+        submit(browser, by_css(browser, "section[aria-labelledby=block-title] button"))
+        return str(by_css(browser, "[role=status]").text)
 
-    assert "Blocked as" in by_css(browser, "[role=status]").text
-    assert "taken down: DMCA #42" in by_css(browser, "table").text
+    assert "Blocked as" in block(image_id, "taken down: DMCA #42")
+    assert "Blocked as" in block(video_id, "taken down: DMCA #43")
+    table = by_css(browser, "table").text
+    assert "taken down: DMCA #42" in table and f"video {video_id}" in table
     copy = admin.api.decision(c, with_caption(photo("n01443537_goldfish")))
     assert copy["action"] == "rejected" and copy["reason"].startswith("blocked: taken down")
+    reencoded = transcode(clip("chair-orig-22-sd-bar"), seconds=5, crf=36)
+    refused = video_decision(admin.api, c, reencoded)
+    assert refused["action"] == "rejected"
+    assert refused["reason"].startswith(
+        f"blocked: taken down: DMCA #43 (exact duplicate of video {video_id}"
+    )
+    # An id that is neither says so, and blocks nothing.
+    browser.get(f"{server.url}/admin/collections/{c}/blocklist")
+    by_css(browser, "#committed_id").send_keys("no-such-id")
+    by_css(browser, "#reason").send_keys("typo")
+    submit(browser, by_css(browser, "section[aria-labelledby=block-title] button"))
+    assert "no image or video with id no-such-id" in by_css(browser, "main").text
 
     browser.get(f"{server.url}/admin/events?type=image.blocked")
     rows = [r.text for r in all_css(browser, "tbody tr")]
     assert len(rows) == 1 and "image.blocked" in rows[0] and admin.key_id in rows[0]
 
     browser.get(f"{server.url}/admin/collections/{c}/blocklist")
-    submit(browser, by_css(browser, "button[aria-label^=Unblock]"))
+    for _ in range(2):
+        submit(browser, by_css(browser, "button[aria-label^=Unblock]"))
     assert "Nothing is blocked" in by_css(browser, "main").text
 
 
