@@ -5,9 +5,11 @@ the same clips in the same run: recall per edit, false matches, analysis time pe
 
 Splits: `tuning` (the sources the thresholds of dupgate/matching/video.py were set on: the
 chair clip and its shared copies, the doorknob clip) and `heldout` (the pattern clip and its
-shared logo copy, the padded-dimensions clip, and the other recording of the chair as a source
-of its own). Every source of both splits is in the index: a copy is a hit when its best match
-is its own source, a false match when anything else is matched. Writes RESULTS.md beside it.
+shared logo copy, the padded-dimensions clip, and chair-19-sd-bar as a source of its own: the
+datasets' README calls it another recording, but it is the chair clip from 3.7 s on, CHAIRS.md).
+Every source of both splits is in the index: a copy is a hit when its own source is among its
+matches, a false match when another source is matched (but for the same footage). Writes
+RESULTS.md beside it.
 """
 
 import argparse
@@ -41,6 +43,18 @@ SOURCES: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "test-padded-dimensions": ("heldout", []),
     "chair-19-sd-bar": ("heldout", []),
 }
+# Sources that are the same footage, whatever the dataset's README says: chair-19-sd-bar is
+# chair-orig-22-sd-bar from its 3.7th second on, re-encoded (python -m benchmarks.video.chairs:
+# each of its frames differs from that moment of chair-orig-22 as little as the shared grey-bar
+# re-encode does from its source; TMK's authors cluster the two even at their strictest
+# threshold). A match between them is a copy found, not a false match.
+SAME_FOOTAGE = {"chair-19-sd-bar": "chair-orig-22-sd-bar"}
+
+
+def same_footage(a: str, b: str) -> bool:
+    return SAME_FOOTAGE.get(a) == b or SAME_FOOTAGE.get(b) == a
+
+
 # Where each split's 6 s cuts start (only sources of at least 15 s are cut).
 CUT_STARTS = {"tuning": (3.3, 7.0, 9.6, 15.2), "heldout": (5.4,)}
 
@@ -194,15 +208,19 @@ def main(argv: list[str]) -> None:
             else:
                 case.seconds = video.duration
                 found = video_matches(index, video, timelines.get, DEFAULT_EXACT, DEFAULT_NEAR)
-                case.dupgate = found[0] if found and found[0].image_id == name else None
-                case.dupgate_other = [m.image_id for m in found if m.image_id != name]
+                case.dupgate = next((m for m in found if m.image_id == name), None)
+                case.dupgate_other = [
+                    m.image_id
+                    for m in found
+                    if m.image_id != name and not same_footage(name, m.image_id)
+                ]
             if has_vpdq:
                 hashes, _ = vpdq_hash(path)
                 hits = [s for s, h in source_vpdq.items() if vpdq_match(hashes, h)]
                 case.vpdq = name if name in hits else None
-                case.vpdq_other = [s for s in hits if s != name]
+                case.vpdq_other = [s for s in hits if s != name and not same_footage(name, s)]
             cases.append(case)
-        # The source against the other sources: nothing should match (the other chair!).
+        # The source against the other sources: nothing should match but the same footage.
         others = CollectionIndex()  # type: ignore[var-annotated]
         for other, video in analysed.items():
             if other != name:
@@ -213,12 +231,26 @@ def main(argv: list[str]) -> None:
             split, name, "the source against every other source", "unique", analysed[name].duration
         )
         found = video_matches(others, analysed[name], timelines.get, DEFAULT_EXACT, DEFAULT_NEAR)
-        case.dupgate_other = [m.image_id for m in found]
+        case.dupgate_other = [m.image_id for m in found if not same_footage(name, m.image_id)]
+        vpdq_hits = [
+            s for s, h in source_vpdq.items() if s != name and vpdq_match(source_vpdq[name], h)
+        ]
         if has_vpdq:
-            case.vpdq_other = [
-                s for s, h in source_vpdq.items() if s != name and vpdq_match(source_vpdq[name], h)
-            ]
+            case.vpdq_other = [s for s in vpdq_hits if not same_footage(name, s)]
         cases.append(case)
+        if name in SAME_FOOTAGE:
+            # The whole clip is a copy (a clip) of the source it was cut from.
+            original = SAME_FOOTAGE[name]
+            case = Case(
+                split,
+                original,
+                f"{name}, the same footage from 3.7 s (the whole clip)",
+                "near",
+                analysed[name].duration,
+            )
+            case.dupgate = next((m for m in found if m.image_id == original), None)
+            case.vpdq = original if has_vpdq and original in vpdq_hits else None
+            cases.append(case)
         print(f"{name}: {len(queries)} copies checked", flush=True)
 
     text = render(args, cases, timing, has_vpdq, time.time() - started)
@@ -237,9 +269,10 @@ def render(args, cases: list[Case], timing, has_vpdq: bool, elapsed: float) -> s
         f"`python -m benchmarks.video --split {args.split}` on this project's 2-core machine "
         f"(shared with other work: times are noisy), {elapsed / 60:.1f} min in all. "
         "dupgate: `dupgate/analysis/video.py` (one frame a second, black, flat and repeated "
-        "frames dropped, each kept frame analysed as an image; only the frames the samples need "
-        "are decoded) and `dupgate/matching/video.py` "
-        "(frame pairs verified as images, in order on one line in time, coverage both ways) at the "
+        "frames dropped, each kept frame analysed as an image, and a 64-byte print of every "
+        "decoded frame; only the frames the samples need are decoded) and "
+        "`dupgate/matching/video.py` (frame pairs verified as images or with the same print, in "
+        "order on one line in time, coverage both ways) at the "
         f"default thresholds (exact {DEFAULT_EXACT}, near {DEFAULT_NEAR}). "
         + (
             "vPDQ: the `vpdq` package (ThreatExchange's bindings, built here against Debian's "
@@ -249,8 +282,11 @@ def render(args, cases: list[Case], timing, has_vpdq: bool, elapsed: float) -> s
             else "vPDQ: not installed here (`pip install -r benchmarks/video/requirements.txt`)."
         ),
         "",
-        "Every source of both splits is in the index. A copy is found when its best match is its "
-        "own source; the tier is dupgate's. A false match is any other source matched.",
+        "Every source of both splits is in the index. A copy is found when its own source is "
+        "among its matches; the tier is dupgate's. A false match is any other source matched, "
+        "except the same footage: chair-19-sd-bar is chair-orig-22-sd-bar from 3.7 s on "
+        "(`python -m benchmarks.video.chairs`, CHAIRS.md), so a match between them, or between "
+        "a copy of one and the other, is a copy found.",
         "",
     ]
     for split in ("tuning", "heldout"):

@@ -21,7 +21,7 @@ import io
 import json
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import av
@@ -37,8 +37,9 @@ from dupgate.analysis.views import shared_box
 
 # Bump whenever sampling or dropping changes: stored video features of another version are
 # recomputed. Frames are image features, so ANALYSIS_VERSION is part of it too.
-# 3: one content box for all frames; 4: framed frames embedded by their content only.
-VIDEO_ANALYSIS_VERSION = 4
+# 3: one content box for all frames; 4: framed frames embedded by their content only;
+# 5: every decoded frame's print.
+VIDEO_ANALYSIS_VERSION = 5
 
 # One frame a second, at most MAX_FRAMES: a longer video is sampled more sparsely.
 FRAME_INTERVAL = 1.0
@@ -51,9 +52,33 @@ FLAT_STD = 8.0
 # of 32x32 thumbnails, 0-255) repeats it: a still shot stands for all its seconds at once.
 REPEAT_DIFF = 2.5
 
+# Every decoded frame's print: its luma as PRINT_SIDE x PRINT_SIDE block means. A copy that
+# keeps the picture as it is (re-encoded, resized, trimmed, cut, sped up by dropping frames)
+# has, at each of its samples, a frame of its source with the same print, wherever the samples
+# fall; a moment a few frames away in a moving shot has another. So prints line a copy up with
+# its source where the one-second grid cannot: 64 bytes a decoded frame.
+PRINT_SIDE = 8
+# Pixel formats whose first plane is 8-bit luma: read as it is, others are converted first.
+_EIGHT_BIT_LUMA = frozenset(
+    [
+        "yuv420p",
+        "yuvj420p",
+        "yuv422p",
+        "yuvj422p",
+        "yuv444p",
+        "yuvj444p",
+        "yuv411p",
+        "yuv440p",
+        "nv12",
+        "nv21",
+        "gray",
+    ]
+)
+
 _MAGIC = b"DGV"
 _HEAD = struct.Struct("<3sHI")  # magic, format version, length of the JSON header
-_FORMAT = 1
+# Format 2 appends the prints after the JSON: n x 64 bytes, then n float32 times.
+_FORMAT = 2
 
 
 class InvalidVideo(InvalidImage):
@@ -96,6 +121,9 @@ class VideoFeatures:
     frames: tuple[VideoFrame, ...]
     # A small JPEG of the first kept frame, kept as a blob by the bytes' SHA-256 (not stored here).
     preview: bytes | None = None
+    # Every decoded frame's print (n, 64) uint8 and its time (n,) float32: see PRINT_SIDE.
+    prints: np.ndarray = field(default_factory=lambda: np.zeros((0, PRINT_SIDE**2), np.uint8))
+    print_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     @property
     def samples(self) -> int:
@@ -114,10 +142,18 @@ class VideoFeatures:
                 "format": self.format,
                 "interval": self.interval,
                 "frames": [[round(f.time, 4), f.weight, f.features.sha256] for f in self.frames],
+                "prints": len(self.print_times),
             },
             separators=(",", ":"),
         ).encode()
-        return _HEAD.pack(_MAGIC, _FORMAT, len(head)) + head
+        return b"".join(
+            [
+                _HEAD.pack(_MAGIC, _FORMAT, len(head)),
+                head,
+                self.prints.astype(np.uint8).tobytes(),
+                self.print_times.astype("<f4").tobytes(),
+            ]
+        )
 
     def to_bytes(self) -> bytes:
         """The whole analysis in one value (to hand it over, not to store: frames are stored
@@ -131,20 +167,20 @@ class VideoFeatures:
     @classmethod
     def from_bytes(cls, data: bytes) -> "VideoFeatures":
         """The VideoFeatures that to_bytes wrote."""
-        _, _, length = _HEAD.unpack_from(data)
-        position = _HEAD.size + length
+        position = _header_size(data)
         frames: dict[str, Features] = {}
         while position < len(data):
             (size,) = struct.unpack_from("<I", data, position)
             features = Features.from_bytes(data[position + 4 : position + 4 + size])
             frames[features.sha256] = features
             position += 4 + size
-        return cls.from_header(data[: _HEAD.size + length], frames)
+        return cls.from_header(data[: _header_size(data)], frames)
 
     @classmethod
     def from_header(cls, data: bytes, frames: dict[str, Features]) -> "VideoFeatures":
         """The VideoFeatures that header() wrote, with the frames' features looked up by hash."""
         h = read_header(data)
+        prints, print_times = read_prints(data)
         return cls(
             version=h["version"],
             sha256=h["sha256"],
@@ -154,6 +190,8 @@ class VideoFeatures:
             format=h["format"],
             interval=h["interval"],
             frames=tuple(VideoFrame(t, weight, frames[sha]) for t, weight, sha in h["frames"]),
+            prints=prints,
+            print_times=print_times,
         )
 
 
@@ -162,10 +200,27 @@ def read_header(data: bytes) -> dict[str, Any]:
     if len(data) < _HEAD.size:
         raise ValueError("not dupgate video features: too short")
     magic, fmt_version, length = _HEAD.unpack_from(data)
-    if magic != _MAGIC or fmt_version != _FORMAT:
+    if magic != _MAGIC or fmt_version not in (1, _FORMAT):
         raise ValueError(f"not dupgate video features (magic {magic!r}, format {fmt_version})")
     header: dict[str, Any] = json.loads(data[_HEAD.size : _HEAD.size + length])
     return header
+
+
+def read_prints(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The prints (n, 64) uint8 and their times (n,) float32 that header() wrote (none in
+    features of format 1)."""
+    _, _, length = _HEAD.unpack_from(data)
+    n = int(read_header(data).get("prints", 0))
+    start = _HEAD.size + length
+    prints = np.frombuffer(data, np.uint8, n * PRINT_SIDE**2, start)
+    times = np.frombuffer(data, "<f4", n, start + n * PRINT_SIDE**2)
+    return prints.reshape(n, PRINT_SIDE**2), times.astype(np.float32)
+
+
+def _header_size(data: bytes) -> int:
+    _, _, length = _HEAD.unpack_from(data)
+    n = int(read_header(data).get("prints", 0))
+    return int(_HEAD.size + length + n * (PRINT_SIDE**2 + 4))
 
 
 def frame_sha256(video_sha256: str, number: int) -> str:
@@ -176,18 +231,11 @@ def frame_sha256(video_sha256: str, number: int) -> str:
 
 
 def analyze_video(
-    data: bytes,
-    embedder: Embedder,
-    limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
-    interval: float = FRAME_INTERVAL,
+    data: bytes, embedder: Embedder, limits: VideoLimits = DEFAULT_VIDEO_LIMITS
 ) -> VideoFeatures:
-    """Decode once, keep the informative frames of the grid and analyse them. Raises InvalidVideo.
-
-    `interval`: seconds between samples; another value than FRAME_INTERVAL is for benchmarks
-    (benchmarks/video/sampling.py), since committed videos are compared at one rate.
-    """
+    """Decode once, keep the informative frames of the grid and analyse them. Raises InvalidVideo."""
     sha256 = hashlib.sha256(data).hexdigest()
-    sampled = sample_frames(data, limits, interval)
+    sampled = sample_frames(data, limits)
     pictures = [picture for _, _, picture in sampled.frames]
     features = analyze_pictures(
         pictures,
@@ -212,6 +260,8 @@ def analyze_video(
             for (t, weight, _), f in zip(sampled.frames, features, strict=True)
         ),
         preview=preview_jpeg(pictures[0]),
+        prints=sampled.prints,
+        print_times=sampled.print_times,
     )
 
 
@@ -225,11 +275,11 @@ class SampledFrames:
     format: str
     interval: float
     frames: list[tuple[float, int, Image.Image]]
+    prints: np.ndarray  # (n, 64) uint8: every decoded frame's
+    print_times: np.ndarray  # (n,) float32
 
 
-def sample_frames(
-    data: bytes, limits: VideoLimits = DEFAULT_VIDEO_LIMITS, interval: float = FRAME_INTERVAL
-) -> SampledFrames:
+def sample_frames(data: bytes, limits: VideoLimits = DEFAULT_VIDEO_LIMITS) -> SampledFrames:
     """Decode the video once and keep one informative frame per grid step. Raises InvalidVideo."""
     try:
         container = av.open(io.BytesIO(data), mode="r")
@@ -270,13 +320,15 @@ def sample_frames(
                 f"the video declares {stream.frames:,} frames; at most {limits.max_frames:,} "
                 "are accepted",
             )
+        interval = FRAME_INTERVAL
         if declared is not None and declared / interval > MAX_FRAMES:
             interval = declared / MAX_FRAMES
         stream.thread_type = "AUTO"
         # Deblocking stays on: without it decoding is faster, but a low-bitrate re-encode's
         # blocks stay in its frames, and two such copies were then no longer exact.
         fmt = container.format.name.split(",")[0].upper()
-        frames, last, broken = _decode_grid(container, stream, interval, width, height, limits)
+        decoded = _decode_grid(container, stream, interval, width, height, limits)
+    frames, last, broken = decoded.kept, decoded.last, decoded.broken
     seen = last if last is not None else 0.0
     if last is None:
         reason = "corrupt" if broken else "zero_duration"
@@ -300,7 +352,16 @@ def sample_frames(
         raise InvalidVideo(
             "blank", "every sampled frame is black or one flat colour: nothing to compare"
         )
-    return SampledFrames(width, height, round(duration, 3), fmt, interval, frames)
+    return SampledFrames(
+        width,
+        height,
+        round(duration, 3),
+        fmt,
+        interval,
+        frames,
+        np.array(decoded.prints, np.uint8).reshape(-1, PRINT_SIDE**2),
+        np.array(decoded.print_times, np.float32),
+    )
 
 
 def _declared_duration(
@@ -313,6 +374,18 @@ def _declared_duration(
     return None
 
 
+@dataclass
+class _Decoded:
+    """What decoding found: the kept frames, every decoded frame's print and time, the time of
+    the last decoded frame, and how decoding broke off ("cut short", "damaged" or None)."""
+
+    kept: list[tuple[float, int, Image.Image]] = field(default_factory=list)
+    prints: list[np.ndarray] = field(default_factory=list)
+    print_times: list[float] = field(default_factory=list)
+    last: float | None = None
+    broken: str | None = None
+
+
 def _decode_grid(
     container: av.container.InputContainer,
     stream: av.VideoStream,
@@ -320,12 +393,11 @@ def _decode_grid(
     width: int,
     height: int,
     limits: VideoLimits,
-) -> tuple[list[tuple[float, int, Image.Image]], float | None, str | None]:
-    """(kept frames, time of the last decoded frame, how decoding broke off: "cut short",
-    "damaged" or None)."""
+) -> _Decoded:
     scale = min(1.0, WORKING_SIZE / max(width, height))
     size = (max(2, round(width * scale)), max(2, round(height * scale)))
-    kept: list[tuple[float, int, Image.Image]] = []
+    found = _Decoded()
+    kept = found.kept
     last_grey: np.ndarray | None = None
     start: float | None = None
     next_sample = 0.0
@@ -364,6 +436,8 @@ def _decode_grid(
                         "accepted",
                     )
                 last = t if last is None else max(last, t)
+                found.prints.append(frame_print(frame))
+                found.print_times.append(t)
                 if t + 1e-3 < next_sample:
                     continue
                 next_sample = (math.floor(t / interval + 1e-6) + 1) * interval
@@ -387,7 +461,34 @@ def _decode_grid(
         broken = "cut short"
     except (av.error.FFmpegError, ValueError, MemoryError):
         broken = "damaged"
-    return kept, last, broken
+    found.last, found.broken = last, broken
+    return found
+
+
+def frame_print(frame: av.VideoFrame) -> np.ndarray:
+    """The frame's print (PRINT_SIDE**2 uint8): its luma in block means, read from a sparse grid
+    of pixels (about 64 rows and columns of it, so a few hundred thousand pixels cost what
+    a small picture does; each block still averages about a hundred)."""
+    if frame.format.name not in _EIGHT_BIT_LUMA:
+        frame = frame.reformat(format="gray")
+    plane = frame.planes[0]
+    luma = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)[
+        : plane.height, : plane.width
+    ]
+    if min(luma.shape) < PRINT_SIDE * 4:
+        tiny = Image.fromarray(np.ascontiguousarray(luma)).resize(
+            (PRINT_SIDE, PRINT_SIDE), Image.Resampling.BOX
+        )
+        return np.asarray(tiny, np.uint8).ravel()
+    step = max(1, min(luma.shape) // (PRINT_SIDE * 8))
+    sub = luma[::step, ::step]
+    rows = np.linspace(0, sub.shape[0], PRINT_SIDE + 1).round().astype(int)
+    cols = np.linspace(0, sub.shape[1], PRINT_SIDE + 1).round().astype(int)
+    sums = np.add.reduceat(
+        np.add.reduceat(sub, rows[:-1], axis=0, dtype=np.uint32), cols[:-1], axis=1
+    )
+    blocks: np.ndarray = np.round(sums / np.outer(np.diff(rows), np.diff(cols)))
+    return blocks.astype(np.uint8).ravel()
 
 
 def _mp4_cut_short(data: bytes) -> bool:

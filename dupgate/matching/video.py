@@ -7,6 +7,11 @@ across the whole clip, since two recordings never move alike; what lines up is c
 ways (coverage: the share of each video's sampled seconds that matched), so a short clip cut
 from a longer video is near, "contained" in it, and the decision says which way.
 
+Frame pairs come two ways: a sampled frame of the query and a sampled frame of the candidate
+that score as the same picture (the image matcher), and a sampled frame of the query and a
+moment of the candidate with the same print (every decoded frame has one). The second finds a
+trimmed or cut copy whose samples fall between its source's, where a moving shot has changed.
+
 - exact: the same video re-encoded or resized: the same speed, no offset, about the same
   duration, nearly every frame matched both ways, and most of them exact as images.
 - near: an edited copy, or one video contained in the other.
@@ -14,7 +19,7 @@ from a longer video is near, "contained" in it, and the decision says which way.
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +37,15 @@ EXACT_FRAME_SHARE = 0.8  # of the matched frames that are exact as images
 _EXACT_MAX_SPEED_CHANGE = 0.02
 _EXACT_MAX_DURATION_CHANGE = 0.05
 _SPEEDS = (0.5, 2.0)  # speed changes looked for
+# Prints (dupgate/analysis/video.py): on the tuning split of benchmarks/video, every sample of
+# the chair's and the doorknob's re-encoded, halved, trimmed and sped-up copies had a moment of
+# its source at >= 0.985, and no sample of one clip reached 0.9 with the other (the closest:
+# a letterboxed doorknob against the chair's bars, 0.89). A print pair is the same picture,
+# unedited: it scores in the verified band, higher the closer the prints (so that a frame's
+# best moment is the one its line is fitted to), and below any pair exact as images.
+PRINT_SAME = 0.97
+PRINT_SCORES = (0.85, 0.94)
+_PRINTS_PER_FRAME = 3  # the best few of a still shot, whose moments all look alike
 
 
 class Relation:
@@ -50,6 +64,10 @@ class Timeline:
     interval: float
     times: tuple[float, ...]
     weights: tuple[int, ...]
+    # Every decoded frame's print, normalised (zero mean, unit length), and its time; empty for
+    # videos analysed before prints.
+    prints: np.ndarray = field(default_factory=lambda: np.zeros((0, 64), np.float32), compare=False)
+    print_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), compare=False)
 
     @property
     def samples(self) -> int:
@@ -63,6 +81,7 @@ class FramePair:
     query: int
     match: int
     score: float
+    at: float | None = None  # the moment of the candidate matched, where not its frame's time
 
 
 @dataclass(frozen=True)
@@ -87,7 +106,7 @@ def align(
     if not verified:
         return None
     tq = np.array([query.times[p.query] for p in verified])
-    tc = np.array([match.times[p.match] for p in verified])
+    tc = np.array([match.times[p.match] if p.at is None else p.at for p in verified])
     scores = np.array([p.score for p in verified])
     tolerance = max(query.interval, match.interval) * 1.01
     best: tuple[float, float, float] | None = None  # support, speed, offset
@@ -100,9 +119,22 @@ def align(
     _, speed, offset = best
     inliers = np.abs(tc - (speed * tq + offset)) <= tolerance
     chosen = _one_per_frame(verified, inliers)
-    if len({p.query for p in chosen}) >= 2:
+    # Print pairs give the candidate's moment to the frame; a pair of sampled frames may be up
+    # to half an interval off it. So the line goes through the print pairs where there are
+    # some: at the same speed, their median offset (a slow shot's prints cannot tell
+    # neighbouring frames apart, so a line fitted to a few of them would tilt).
+    printed = [p for p in verified if p.at is not None]
+    printed = _one_per_frame(
+        printed, np.abs(_times(printed, query, match, speed) - offset) <= tolerance
+    )
+    fitted = printed if len(printed) >= 2 else chosen
+    if fitted is printed and speed == 1.0:
+        offset = float(np.median(_times(printed, query, match, 1.0)))
+    elif len({p.query for p in fitted}) >= 2:
         a, b = np.polyfit(
-            [query.times[p.query] for p in chosen], [match.times[p.match] for p in chosen], 1
+            [query.times[p.query] for p in fitted],
+            [match.times[p.match] if p.at is None else p.at for p in fitted],
+            1,
         )
         if _SPEEDS[0] <= a <= _SPEEDS[1]:
             speed, offset = float(a), float(b)
@@ -143,6 +175,18 @@ def align(
         Tier.EXACT if value >= exact and is_exact else Tier.NEAR if value >= near else Tier.UNIQUE
     )
     return Alignment(round(value, 4), tier, qc, mc, offset, speed, frames, relation)
+
+
+def _times(
+    pairs: Sequence[FramePair], query: Timeline, match: Timeline, speed: float
+) -> np.ndarray:
+    """Where each pair puts the query's start in the candidate, on a line of this speed."""
+    return np.array(
+        [
+            (match.times[p.match] if p.at is None else p.at) - speed * query.times[p.query]
+            for p in pairs
+        ]
+    )
 
 
 def _hypotheses(tq: np.ndarray, tc: np.ndarray, interval: float) -> list[tuple[float, float]]:
@@ -195,13 +239,55 @@ FRAME_CANDIDATES = 10
 
 
 def timeline_of(video: VideoFeatures) -> Timeline:
-    """The times and weights of a video's kept frames."""
-    return Timeline(
+    """The times and weights of a video's kept frames, and its prints."""
+    return timeline(
         video.duration,
         video.interval,
-        tuple(f.time for f in video.frames),
-        tuple(f.weight for f in video.frames),
+        [(f.time, f.weight) for f in video.frames],
+        video.prints,
+        video.print_times,
     )
+
+
+def timeline(
+    duration: float,
+    interval: float,
+    frames: Sequence[tuple[float, int]],
+    prints: np.ndarray,
+    print_times: np.ndarray,
+) -> Timeline:
+    """A Timeline from stored facts: (time, weight) of each kept frame, and the raw prints."""
+    centred = prints.astype(np.float32) - prints.mean(axis=1, keepdims=True, dtype=np.float32)
+    norms = np.linalg.norm(centred, axis=1, keepdims=True)
+    return Timeline(
+        duration,
+        interval,
+        tuple(t for t, _ in frames),
+        tuple(w for _, w in frames),
+        centred / np.maximum(norms, 1e-6),
+        print_times.astype(np.float32),
+    )
+
+
+def print_pairs(query: Timeline, match: Timeline) -> list[FramePair]:
+    """Pairs of a query frame and a moment of the candidate with the same print: for each kept
+    frame of the query, the best few moments at PRINT_SAME or more."""
+    if not len(query.print_times) or not len(match.print_times) or not query.times:
+        return []
+    times = np.array(query.times, np.float32)
+    at = np.abs(query.print_times[None, :] - times[:, None]).argmin(axis=1)
+    similar = query.prints[at] @ match.prints.T  # (query frames, candidate moments)
+    kept = np.array(match.times, np.float32)
+    pairs: list[FramePair] = []
+    for number, row in enumerate(similar):
+        best = np.argsort(-row)[:_PRINTS_PER_FRAME]
+        for moment in best[row[best] >= PRINT_SAME]:
+            t = float(match.print_times[moment])
+            nearest = int(np.abs(kept - t).argmin())
+            closeness = (float(row[moment]) - PRINT_SAME) / (1 - PRINT_SAME)
+            low, high = PRINT_SCORES
+            pairs.append(FramePair(number, nearest, low + (high - low) * closeness, at=t))
+    return pairs
 
 
 def frame_pairs(index: ImageIndex, video: VideoFeatures) -> dict[str, list[FramePair]]:
@@ -240,7 +326,8 @@ def video_matches(
                 1.0, Tier.EXACT, 1.0, 1.0, 0.0, 1.0, len(query.times), Relation.SAME
             )
         else:
-            alignment = align(query, candidate, found[video_id], exact, near)
+            pairs = found[video_id] + print_pairs(query, candidate)
+            alignment = align(query, candidate, pairs, exact, near)
         if alignment is None or alignment.tier == Tier.UNIQUE:
             continue
         matches.append(

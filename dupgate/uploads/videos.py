@@ -20,13 +20,14 @@ from dupgate.analysis.video import (
     VIDEO_ANALYSIS_VERSION,
     VideoFeatures,
     read_header,
+    read_prints,
 )
 from dupgate.matching.find import Match
 from dupgate.matching.indexes import ImageIndex
 from dupgate.matching.policy import Decision, Policy
 from dupgate.matching.registry import IndexRegistry
 from dupgate.matching.score import score
-from dupgate.matching.video import FRAME_CANDIDATES, Timeline, video_matches
+from dupgate.matching.video import FRAME_CANDIDATES, Timeline, timeline, video_matches
 from dupgate.store.blobs import BlobStore
 from dupgate.store.models import (
     Block,
@@ -122,11 +123,11 @@ def _stored_timeline(session: Session, row: VideoRow, owner_id: str) -> Timeline
     if found is None:
         return None
     h = read_header(found[0])
-    return Timeline(
+    return timeline(
         h["duration"],
         h["interval"],
-        tuple(t for t, _, _ in h["frames"]),
-        tuple(w for _, w, _ in h["frames"]),
+        [(t, w) for t, w, _ in h["frames"]],
+        *read_prints(found[0]),
     )
 
 

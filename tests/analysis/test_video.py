@@ -1,6 +1,8 @@
 """Video analysis: the grid of frames, what is dropped, and what is refused with a reason."""
 
 import io
+import json
+import struct
 from fractions import Fraction
 
 import av
@@ -14,6 +16,7 @@ from dupgate.analysis.video import (
     VideoFeatures,
     VideoLimits,
     analyze_video,
+    read_prints,
     sample_frames,
 )
 from tests.videos import audio_only, clip, transcode
@@ -44,12 +47,6 @@ def test_one_frame_a_second_is_kept_and_the_black_intro_is_dropped() -> None:
     assert sampled.duration == pytest.approx(5.9, abs=0.15)
 
 
-def test_a_shorter_interval_samples_the_grid_more_often() -> None:
-    sampled = sample_frames(drawn_video(3), interval=0.5)
-    assert [t for t, _, _ in sampled.frames] == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
-    assert sampled.interval == 0.5
-
-
 def test_a_still_shot_is_kept_once_and_stands_for_its_seconds() -> None:
     sampled = sample_frames(drawn_video(5, moving=False))
     assert [(t, weight) for t, weight, _ in sampled.frames] == [(0.0, 5)]
@@ -68,6 +65,46 @@ def test_features_keep_their_frames_and_times_through_storage(embedder: Embedder
     again = VideoFeatures.from_header(video.header(), frames)
     assert [f.time for f in again.frames] == [f.time for f in video.frames]
     assert again.version == VIDEO_ANALYSIS_VERSION and again.sha256 == video.sha256
+    # Every decoded frame has a print: of 30 frames (3 s at 10 a second), at least the kept ones.
+    assert len(video.frames) <= len(video.prints) <= 30 and video.prints.shape[1] == 64
+    assert np.array_equal(again.prints, video.prints)
+    assert np.array_equal(again.print_times, video.print_times)
+    assert np.array_equal(VideoFeatures.from_bytes(video.to_bytes()).prints, video.prints)
+
+
+def test_features_stored_before_prints_read_with_none() -> None:
+    head = json.dumps(
+        {
+            "version": 4,
+            "sha256": "0" * 64,
+            "width": 160,
+            "height": 120,
+            "duration": 1.0,
+            "format": "MP4",
+            "interval": 1.0,
+            "frames": [],
+        }
+    ).encode()
+    stored = struct.pack("<3sHI", b"DGV", 1, len(head)) + head
+    prints, times = read_prints(stored)
+    assert prints.shape == (0, 64) and times.shape == (0,)
+
+
+def test_a_copy_has_its_sources_print_at_each_sample_wherever_it_was_cut() -> None:
+    original = sample_frames(transcode(clip("chair-orig-22-sd-bar"), seconds=8))
+    cut = sample_frames(transcode(clip("chair-orig-22-sd-bar"), start=2.5, seconds=4, crf=34))
+
+    def normalised(prints: np.ndarray) -> np.ndarray:
+        centred = prints.astype(np.float32) - prints.mean(axis=1, keepdims=True)
+        return centred / np.linalg.norm(centred, axis=1, keepdims=True)
+
+    at = [int(np.abs(cut.print_times - t).argmin()) for t, _, _ in cut.frames]
+    similar = normalised(cut.prints[at]) @ normalised(original.prints).T
+    best = similar.argmax(axis=1)
+    assert (similar.max(axis=1) >= 0.97).all()
+    assert original.print_times[best] - cut.print_times[at] == pytest.approx(
+        [2.5] * len(at), abs=0.05
+    )
 
 
 @pytest.mark.parametrize(

@@ -98,30 +98,38 @@ def test_a_logo_added_here_to_a_downscaled_copy_is_near(server: Server, chair: b
     assert copy["matches"][0]["video_id"] == original
 
 
-def test_the_other_recording_of_the_chair_is_accepted_as_unique(server: Server) -> None:
+def test_the_chair_19_clip_is_found_as_a_clip_of_the_chair_it_was_cut_from(
+    server: Server,
+) -> None:
+    """chair-19-sd-bar, which the datasets' README calls another recording of the chair, is
+    chair-orig-22 from 3.7 s on (benchmarks/video/CHAIRS.md). Its samples fall 0.3 s off the
+    original's, where the fast pan no longer verifies as the same picture; the frames' prints
+    line it up."""
     c = new_collection(server)
-    # The two recordings pan alike about 4 s apart: line them up, the hardest case.
-    video_decision(server, c, transcode(clip(CHAIR), start=4, seconds=10))
+    original = video_decision(server, c, transcode(clip(CHAIR), seconds=12))["video_id"]
 
-    other = video_decision(server, c, transcode(clip("chair-19-sd-bar"), seconds=10))
+    cut = video_decision(server, c, transcode(clip("chair-19-sd-bar"), seconds=6))
 
-    assert (other["action"], other["tier"], other["matches"]) == ("accepted", "unique", [])
+    assert cut["tier"] == "near", cut
+    best = cut["matches"][0]
+    assert best["video_id"] == original and best["relation"] == "upload_within_match"
+    assert best["offset_seconds"] == pytest.approx(3.7, abs=0.3)
+    assert "a clip of it" in cut["reason"]
 
 
 def test_a_clip_cut_from_a_longer_video_is_near_and_contained(server: Server, chair: bytes) -> None:
     c = new_collection(server)
     original = video_decision(server, c, chair)["video_id"]
 
-    # Cut on a whole second: frames are compared on a one-second grid, and this handheld clip
-    # moves too fast for frames half a second apart to verify (benchmarks/video measures
-    # cuts at other offsets).
-    cut = video_decision(server, c, transcode(clip(CHAIR), start=2.0, seconds=5))
+    # Cut half a second off the one-second grid, where this handheld pan's samples no longer
+    # verify as the same pictures: the frames' prints line the cut up with the original.
+    cut = video_decision(server, c, transcode(clip(CHAIR), start=2.5, seconds=5))
 
     assert cut["tier"] == "near", cut
     best = cut["matches"][0]
     assert best["video_id"] == original
     assert best["relation"] == "upload_within_match"
-    assert best["offset_seconds"] == pytest.approx(2.0, abs=0.5)
+    assert best["offset_seconds"] == pytest.approx(2.5, abs=0.2)
     assert "a clip of it" in cut["reason"]
 
 
