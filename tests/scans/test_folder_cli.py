@@ -135,6 +135,8 @@ def test_a_folder_scan_groups_videos_as_it_groups_images(tmp_path: Path) -> None
     original = clip("chair-orig-22-sd-bar")
     (root / "chair.mp4").write_bytes(transcode(original, seconds=6))
     (root / "chair with logo.mp4").write_bytes(transcode(original, seconds=6, edit=logo))
+    # Cut half a second off the one-second grid: found by the frames' prints.
+    (root / "chair cut.mp4").write_bytes(transcode(original, start=2.5, seconds=3))
     (root / "doorknob.mp4").write_bytes(transcode(clip("doorknob-hd-no-bar"), seconds=4))
     (root / "not a video.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 but cut off here")
 
@@ -143,14 +145,16 @@ def test_a_folder_scan_groups_videos_as_it_groups_images(tmp_path: Path) -> None
 
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "out.json").read_text())
-    assert result["videos"] == 3
+    assert result["videos"] == 4
     [group] = result["video_groups"]
     paths = sorted(Path(v["path"]).name for v in group["videos"])
-    assert paths == ["chair with logo.mp4", "chair.mp4"]
-    assert {v["tier"] for v in group["videos"]} == {"near"}
+    assert paths == ["chair cut.mp4", "chair with logo.mp4", "chair.mp4"]
+    assert {v["tier"] for v in group["videos"] if v["path"] != group["keeper"]} == {"near"}
+    [cut] = [v for v in group["videos"] if v["path"].endswith("chair cut.mp4")]
+    assert cut["relation"] == "upload_within_match" and abs(cut["offset_seconds"] - 2.5) <= 0.3
     assert [Path(s["path"]).name for s in result["skipped"]] == ["not a video.mp4"]
     # The report shows the group after the images', each video its first frame and length.
     html = report.read_text(encoding="utf-8")
-    assert html.count('class="group videos"') == 1 and html.count('<div class="still">') == 2
+    assert html.count('class="group videos"') == 1 and html.count('<div class="still">') == 3
     assert "&#9654; 6.0 s" in html
-    assert "3 videos, 1 groups of duplicate videos" in html
+    assert "4 videos, 1 groups of duplicate videos" in html
