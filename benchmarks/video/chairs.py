@@ -13,8 +13,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from benchmarks.video.__main__ import VIDEOS
+
 HERE = Path(__file__).resolve().parent
-VIDEOS = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "videos"
 SIDE = 64
 
 

@@ -167,14 +167,14 @@ class VideoFeatures:
     @classmethod
     def from_bytes(cls, data: bytes) -> "VideoFeatures":
         """The VideoFeatures that to_bytes wrote."""
-        position = _header_size(data)
+        header_end = position = _header_size(data)
         frames: dict[str, Features] = {}
         while position < len(data):
             (size,) = struct.unpack_from("<I", data, position)
             features = Features.from_bytes(data[position + 4 : position + 4 + size])
             frames[features.sha256] = features
             position += 4 + size
-        return cls.from_header(data[: _header_size(data)], frames)
+        return cls.from_header(data[:header_end], frames)
 
     @classmethod
     def from_header(cls, data: bytes, frames: dict[str, Features]) -> "VideoFeatures":

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dupgate.analysis.video import VideoFeatures
+from dupgate.analysis.embedding import l2_normalise
+from dupgate.analysis.video import PRINT_SIDE, VideoFeatures
 from dupgate.matching.find import Match
 from dupgate.matching.indexes import ImageIndex
 from dupgate.matching.score import EXACT_FLOOR, VERIFIED_FLOOR, score
@@ -66,7 +67,9 @@ class Timeline:
     weights: tuple[int, ...]
     # Every decoded frame's print, normalised (zero mean, unit length), and its time; empty for
     # videos analysed before prints.
-    prints: np.ndarray = field(default_factory=lambda: np.zeros((0, 64), np.float32), compare=False)
+    prints: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, PRINT_SIDE**2), np.float32), compare=False
+    )
     print_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), compare=False)
 
     @property
@@ -106,7 +109,7 @@ def align(
     if not verified:
         return None
     tq = np.array([query.times[p.query] for p in verified])
-    tc = np.array([match.times[p.match] if p.at is None else p.at for p in verified])
+    tc = np.array([_moment(p, match) for p in verified])
     scores = np.array([p.score for p in verified])
     tolerance = max(query.interval, match.interval) * 1.01
     best: tuple[float, float, float] | None = None  # support, speed, offset
@@ -133,7 +136,7 @@ def align(
     elif len({p.query for p in fitted}) >= 2:
         a, b = np.polyfit(
             [query.times[p.query] for p in fitted],
-            [match.times[p.match] if p.at is None else p.at for p in fitted],
+            [_moment(p, match) for p in fitted],
             1,
         )
         if _SPEEDS[0] <= a <= _SPEEDS[1]:
@@ -177,16 +180,16 @@ def align(
     return Alignment(round(value, 4), tier, qc, mc, offset, speed, frames, relation)
 
 
+def _moment(pair: FramePair, match: Timeline) -> float:
+    """The time in the candidate that the pair matched: its print's moment, or its frame's."""
+    return match.times[pair.match] if pair.at is None else pair.at
+
+
 def _times(
     pairs: Sequence[FramePair], query: Timeline, match: Timeline, speed: float
 ) -> np.ndarray:
     """Where each pair puts the query's start in the candidate, on a line of this speed."""
-    return np.array(
-        [
-            (match.times[p.match] if p.at is None else p.at) - speed * query.times[p.query]
-            for p in pairs
-        ]
-    )
+    return np.array([_moment(p, match) - speed * query.times[p.query] for p in pairs])
 
 
 def _hypotheses(tq: np.ndarray, tc: np.ndarray, interval: float) -> list[tuple[float, float]]:
@@ -258,13 +261,12 @@ def timeline(
 ) -> Timeline:
     """A Timeline from stored facts: (time, weight) of each kept frame, and the raw prints."""
     centred = prints.astype(np.float32) - prints.mean(axis=1, keepdims=True, dtype=np.float32)
-    norms = np.linalg.norm(centred, axis=1, keepdims=True)
     return Timeline(
         duration,
         interval,
         tuple(t for t, _ in frames),
         tuple(w for _, w in frames),
-        centred / np.maximum(norms, 1e-6),
+        l2_normalise(centred),
         print_times.astype(np.float32),
     )
 

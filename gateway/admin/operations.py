@@ -177,11 +177,11 @@ def block(
         except UnknownVideo:
             raise NotFound(f"no image or video with id {wanted}") from None
         row = block_video(session, video, reason, admin.caller)
-        blocked = video.collection
     else:
         row = block_image(session, image, reason, admin.caller)
-        blocked = image.collection
-    return see(f"/admin/collections/{quote(blocked)}/blocklist", done=f"Blocked as {row.id}.")
+    return see(
+        f"/admin/collections/{quote(row.collection)}/blocklist", done=f"Blocked as {row.id}."
+    )
 
 
 @router.post("/collections/{collection}/blocklist/{block_id}/remove")
