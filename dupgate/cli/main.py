@@ -147,34 +147,40 @@ def worker(
 
 @app.command()
 def reanalyze(data_dir: DataDir = None) -> None:
-    """Re-analyse committed images whose features are of an older analysis version.
+    """Re-analyse committed images and videos whose features are of an older analysis version.
 
-    Safe to run while dupgate serves: each picture is re-analysed from its blob and committed on
-    its own, and the workers' indexes take the new features on their next catch-up.
+    Safe to run while dupgate serves: each picture or video is re-analysed from its blob and
+    committed on its own, and the workers' indexes take the new features on their next catch-up.
     """
     from functools import partial
 
     from tqdm import tqdm
 
-    from dupgate.analysis.reanalysis import reanalyze as run
-    from dupgate.analysis.reanalysis import stale_pictures
+    from dupgate.analysis.video import VideoLimits
     from dupgate.services import get_services
+    from dupgate.uploads.reanalysis import reanalyze as run
+    from dupgate.uploads.reanalysis import stale_count
 
     settings = _settings(data_dir)
     _ready_database(settings)
     services = get_services()
     transaction = partial(session_scope, services.database_url)
     with transaction() as session:
-        total = len(stale_pictures(session))
-    with tqdm(total=total, unit="image", desc="re-analysing") as bar:
+        total = stale_count(session)
+    with tqdm(total=total, unit="file", desc="re-analysing") as bar:
         result = run(
             transaction,
             services.store,
             services.embedder,
             max_pixels=settings.max_pixels,
+            video_limits=VideoLimits(
+                settings.max_video_seconds, settings.max_video_pixels, settings.max_video_frames
+            ),
             progress=bar.update,
         )
-    typer.echo(f"{result.done} images re-analysed, {result.failed} could not be read")
+    images = f"{result.images} image{'' if result.images == 1 else 's'}"
+    videos = f"{result.videos} video{'' if result.videos == 1 else 's'}"
+    typer.echo(f"re-analysed {images} and {videos}; {result.failed} could not be read")
 
 
 @app.command()

@@ -95,7 +95,14 @@ def load_video_features(session: Session, header: bytes) -> VideoFeatures:
 
 
 def save_video_features(session: Session, video: VideoFeatures) -> None:
-    """Store a video's analysis: each kept frame's image features, then the video's header."""
+    """Store a video's analysis: each kept frame's image features, then the video's header.
+
+    An analysis of another version that it replaces may have kept other frames, so every
+    video and blocklist entry that holds these bytes has its frames indexed again."""
+    old = session.get(VideoFeaturesRow, video.sha256)
+    holders = _holders(session, video.sha256) if old and old.version != video_version() else []
+    for kind, collection, owner in holders:
+        unindex_frames(session, collection, kind, owner, video.sha256)
     try:
         with session.begin_nested():
             for frame in video.frames:
@@ -111,6 +118,35 @@ def save_video_features(session: Session, video: VideoFeatures) -> None:
             )
     except IntegrityError:
         pass  # another worker stored the same bytes' analysis first: same values
+    for kind, collection, owner in holders:
+        index_frames(session, collection, kind, owner, video)
+
+
+def _holders(session: Session, sha256: str) -> list[tuple[str, str, str]]:
+    """(index kind, collection, owner id) of what has the frames of these bytes indexed: the
+    committed videos (not link records) and the blocklist entries."""
+    videos = session.execute(
+        select(Video.collection, Video.id).where(Video.sha256 == sha256, Video.linked_to.is_(None))
+    ).all()
+    blocks = session.execute(
+        select(Block.collection, Block.id).where(Block.sha256 == sha256, Block.media == "video")
+    ).all()
+    return [(FRAMES, c, i) for c, i in videos] + [(BLOCKED_FRAMES, c, i) for c, i in blocks]
+
+
+def stale_videos(session: Session) -> list[tuple[str, str]]:
+    """(sha256, blob key) of each committed video whose stored analysis is of another version."""
+    rows = session.execute(
+        select(Video.sha256, Video.blob_key)
+        .join(VideoFeaturesRow, VideoFeaturesRow.sha256 == Video.sha256)
+        .where(VideoFeaturesRow.version != video_version(), Video.blob_key.is_not(None))
+        .order_by(Video.sha256)
+    ).all()
+    seen: dict[str, str] = {}
+    for sha256, key in rows:
+        if key is not None:
+            seen.setdefault(sha256, key)
+    return list(seen.items())
 
 
 def _stored_timeline(session: Session, row: VideoRow, owner_id: str) -> Timeline | None:

@@ -3,6 +3,8 @@ the shared TMK sample clips trimmed to a few seconds, and copies made here with 
 
 import hashlib
 import io
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -10,7 +12,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from dupgate.analysis.video import frame_sha256
-from tests.servers import POSTGRES_S3_PGVECTOR, Server
+from dupgate.uploads.videos import video_version
+from tests.servers import POSTGRES_S3_PGVECTOR, ROOT, Server, base_env
 from tests.videos import audio_only, clip, frame_jpeg, logo, transcode
 from tests.waiting import wait_until
 
@@ -347,3 +350,39 @@ def test_overwrite_gives_the_matched_video_the_uploads_bytes_and_frames(
         original,
     )
     assert server.client.get(f"/v1/videos/{original}/content").content == with_logo
+
+
+def test_dupgate_reanalyze_brings_a_video_of_an_older_analysis_up_to_date(server: Server) -> None:
+    collection = new_collection(server)
+    content = transcode(clip("doorknob-hd-no-bar"), seconds=4, crf=30)
+    decision = video_decision(server, collection, content)
+    assert decision["action"] == "accepted", decision
+    frames_before = indexed_frames(server, decision["video_id"])
+    sha256 = hashlib.sha256(content).hexdigest()
+    engine = create_engine(server.database_url or f"sqlite:///{server.data_dir / 'dupgate.db'}")
+    version = "SELECT version FROM video_features WHERE sha256 = :sha"
+    try:
+        with engine.begin() as db:  # as an older dupgate stored it
+            db.execute(
+                text("UPDATE video_features SET version = :v WHERE sha256 = :sha"),
+                {"v": video_version() - 1, "sha": sha256},
+            )
+
+        done = subprocess.run(
+            [sys.executable, "-m", "dupgate.cli", "reanalyze"],
+            env=base_env(server.data_dir, server.database_url, **server.settings),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+        assert done.returncode == 0, done.stderr
+        assert "re-analysing" in done.stderr  # the progress bar
+        assert "re-analysed 0 images and 1 video; 0 could not be read" in done.stdout
+        with engine.connect() as db:
+            assert db.execute(text(version), {"sha": sha256}).scalar() == video_version()
+    finally:
+        engine.dispose()
+    # Its frames were taken out of the index and put back: the same entries, none lost.
+    assert indexed_frames(server, decision["video_id"]) == frames_before

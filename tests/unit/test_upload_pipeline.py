@@ -55,12 +55,17 @@ def store(database_url: str, tmp_path: Path) -> LocalBlobStore:
 
 
 def stage(
-    database_url: str, store: LocalBlobStore, content: bytes, collection: str = "shop"
+    database_url: str,
+    store: LocalBlobStore,
+    content: bytes,
+    collection: str = "shop",
+    media: str = "image",
 ) -> str:
     upload_id = new_upload_id()
     key = f"staging/{upload_id}"
     store.put(key, iter([content]))
-    new = NewUpload(collection, key, hashlib.sha256(content).hexdigest(), len(content))
+    sha256 = hashlib.sha256(content).hexdigest()
+    new = NewUpload(collection, key, sha256, len(content), media=media)
     with session_scope(database_url) as s:
         create_upload(s, upload_id, new)
     return upload_id

@@ -1,12 +1,15 @@
 """Bringing stored features up to the current analysis version, from the committed blobs.
 
-Analysis happens once per picture, but a new analysis version adds signals that old features
-lack (version 2: local features for verification). Until an image is re-analysed it is matched
-by what its features have: without local features, by its SSCD cosine alone. `dupgate
-reanalyze` (this module) re-reads each committed blob once, stores the new features, and logs
-an index change so that every worker's index takes them on its next catch-up.
+Analysis happens once per picture or video, but a new analysis version adds signals that old
+features lack (images, version 2: local features for verification; videos, version 5: every
+frame's print, which lines up trims and cuts). Until they are re-analysed, old features are
+matched by what they have: an image without local features by its SSCD cosine alone, a video
+without prints by its sampled frames alone. `dupgate reanalyze` (this module) re-reads each
+committed blob once, stores the new features, and logs index changes so that every worker's
+index takes them on its next catch-up.
 
-Blocklist entries keep no content, so their features stay as they were.
+Blocklist entries keep no content, so their features stay as they were, unless a committed
+video has the same bytes: its new analysis is theirs too.
 """
 
 from collections.abc import Callable, Iterator
@@ -18,19 +21,26 @@ from sqlalchemy.orm import Session
 
 from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, InvalidImage, analyze
 from dupgate.analysis.preview import preview_key
+from dupgate.analysis.video import DEFAULT_VIDEO_LIMITS, VideoLimits, analyze_video
 from dupgate.store.blobs import BlobStore
 from dupgate.store.models import Image, ImageFeatures
 from dupgate.store.vectors import record_index_change
+from dupgate.uploads.videos import save_video_features, stale_videos
 
 Transaction = Callable[[], AbstractContextManager[Session]]
 
 
 @dataclass
 class Reanalysis:
-    """What one run did: pictures re-analysed, and those whose blob could not be analysed."""
+    """What one run did: pictures and videos re-analysed, and blobs that could not be."""
 
-    done: int = 0
+    images: int = 0
+    videos: int = 0
     failed: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.images + self.videos
 
 
 def stale_pictures(session: Session) -> list[tuple[str, str]]:
@@ -48,19 +58,25 @@ def stale_pictures(session: Session) -> list[tuple[str, str]]:
     return list(seen.items())
 
 
+def stale_count(session: Session) -> int:
+    """How many blobs a run would re-read: for its progress bar."""
+    return len(stale_pictures(session)) + len(stale_videos(session))
+
+
 def reanalyze(
     transaction: Transaction,
     store: BlobStore,
     embedder: Embedder,
     *,
     max_pixels: int,
+    video_limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
     progress: Callable[[int], None] | None = None,
 ) -> Reanalysis:
-    """Re-analyse every stale committed picture; one short transaction per picture."""
+    """Re-analyse every stale committed picture, then video; one short transaction each."""
     with transaction() as session:
-        stale = stale_pictures(session)
+        pictures, videos = stale_pictures(session), stale_videos(session)
     result = Reanalysis()
-    for _, key in stale:
+    for _, key in pictures:
         try:
             features = analyze(store.get(key), embedder, max_pixels=max_pixels)
         except (InvalidImage, OSError):
@@ -70,7 +86,20 @@ def reanalyze(
                 store.put(preview_key(features.sha256), iter([features.preview]))
             with transaction() as session:
                 _store(session, features.sha256, features.to_bytes())
-            result.done += 1
+            result.images += 1
+        if progress is not None:
+            progress(1)
+    for _, key in videos:
+        try:
+            video = analyze_video(store.get(key), embedder, video_limits)
+        except (InvalidImage, OSError):  # InvalidVideo is an InvalidImage
+            result.failed += 1
+        else:
+            if video.preview is not None:
+                store.put(preview_key(video.sha256), iter([video.preview]))
+            with transaction() as session:
+                save_video_features(session, video)  # indexes the frames of its holders again
+            result.videos += 1
         if progress is not None:
             progress(1)
     return result
