@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from tests.servers import Server
 
 VIDEOS = DATASETS / "videos"
+CLOTHING = DATASETS / "clothing" / "images"
+# Two photos that one contributor of the clothing catalog took of the same black trousers on the
+# same red sheet, laid out again in between: the shared data's separate takes of one scene.
+RESHOOT = ("03383314-4e34-4604-8ba0-f5d75371204f", "d7b371d1-0d06-4c06-9e51-70054e8dc72d")
 
 
 def clip(name: str) -> Path:
@@ -25,6 +29,42 @@ def clip(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"the shared clip {path} is absent (../shared/datasets/videos)")
     return path
+
+
+def clothing_photo(name: str) -> Path:
+    """A photo of the shared clothing catalog, or a skip saying it is missing."""
+    path = CLOTHING / f"{name}.jpg"
+    if not path.exists():
+        pytest.skip(f"the shared photo {path} is absent (../shared/datasets/clothing)")
+    return path
+
+
+def filmed(photo: Path, seconds: float = 6.0) -> bytes:
+    """The photo filmed by a camera that zooms in and drifts across it (360x480, 30 frames a
+    second, H.264 in MP4): a recording of the scene the photo shows."""
+    from PIL import Image
+
+    picture = Image.open(photo).convert("RGB")
+    width, height = picture.size
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="mp4") as target:
+        encoder = target.add_stream("libx264", rate=Fraction(30, 1))
+        encoder.width, encoder.height = 360, 480
+        encoder.pix_fmt = "yuv420p"
+        encoder.options = {"crf": "23", "preset": "veryfast"}
+        count = int(seconds * 30)
+        for n in range(count):
+            done = n / (count - 1)
+            side = 0.95 - 0.25 * done  # of the photo's width and height: zooming in
+            left = width * (1 - side) * (0.2 + 0.6 * done)
+            top = height * (1 - side) * (0.7 - 0.4 * done)
+            box = (left, top, left + width * side, top + height * side)
+            shot = picture.resize((360, 480), Image.Resampling.BILINEAR, box=box)
+            frame = av.VideoFrame.from_ndarray(np.asarray(shot), format="rgb24")
+            frame.pts, frame.time_base = n, Fraction(1, 30)
+            target.mux(encoder.encode(frame))
+        target.mux(encoder.encode(None))
+    return out.getvalue()
 
 
 Edit = Callable[[np.ndarray], np.ndarray]

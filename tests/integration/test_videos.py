@@ -6,6 +6,7 @@ import io
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,16 @@ from sqlalchemy import create_engine, text
 from dupgate.analysis.video import frame_sha256
 from dupgate.uploads.videos import video_version
 from tests.servers import POSTGRES_S3_PGVECTOR, ROOT, Server, base_env
-from tests.videos import audio_only, clip, frame_jpeg, logo, transcode
+from tests.videos import (
+    RESHOOT,
+    audio_only,
+    clip,
+    clothing_photo,
+    filmed,
+    frame_jpeg,
+    logo,
+    transcode,
+)
 from tests.waiting import wait_until
 
 CHAIR = "chair-orig-22-sd-bar"
@@ -118,6 +128,28 @@ def test_the_chair_19_clip_is_found_as_a_clip_of_the_chair_it_was_cut_from(
     assert best["video_id"] == original and best["relation"] == "upload_within_match"
     assert best["offset_seconds"] == pytest.approx(3.7, abs=0.3)
     assert "a clip of it" in cut["reason"]
+
+
+def test_a_separate_recording_of_the_same_garment_is_accepted_as_unique(
+    server: Server, tmp_path: Path
+) -> None:
+    """The shared clips hold no second recording of the chair: chair-19-sd-bar is the same
+    footage as chair-orig-22-sd-bar (benchmarks/video/CHAIRS.md). The separate takes of one
+    scene that the shared data holds: a contributor of the clothing catalog photographed the
+    same trousers on the same red sheet twice. Filmed by the same moving camera, the two takes
+    are different videos, while a copy of the first is still found."""
+    collection = new_collection(server)
+    first, second = (filmed(clothing_photo(name)) for name in RESHOOT)
+
+    original = video_decision(server, collection, first)
+    other_take = video_decision(server, collection, second)
+    (tmp_path / "first.mp4").write_bytes(first)
+    copy = video_decision(server, collection, transcode(tmp_path / "first.mp4", crf=32))
+
+    assert original["action"] == "accepted", original
+    assert (other_take["action"], other_take["matches"]) == ("accepted", []), other_take
+    assert (copy["action"], copy["tier"]) == ("rejected", "exact"), copy
+    assert copy["matches"][0]["video_id"] == original["video_id"]
 
 
 def test_a_clip_cut_from_a_longer_video_is_near_and_contained(server: Server, chair: bytes) -> None:
