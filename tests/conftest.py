@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import browser  # noqa: F401 - the report tests open pages in it
+from tests.browser import browser, chromium  # noqa: F401 - the report tests open pages in it
 from tests.databases import (
     database_backends,
     drop_migrated_postgres,
