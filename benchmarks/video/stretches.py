@@ -32,9 +32,8 @@ from benchmarks.video.__main__ import HERE, SOURCES, VIDEOS, duration_of
 from benchmarks.video.edits import Edit, make_copy
 from dupgate.analysis import Embedder, load_embedder
 from dupgate.analysis.video import InvalidVideo, VideoFeatures, analyze_video
-from dupgate.matching.indexes import new_index
 from dupgate.matching.score import DEFAULT_EXACT, DEFAULT_NEAR
-from dupgate.matching.video import timeline_of, video_matches
+from dupgate.matching.video import frames_index, timeline_of, video_matches
 
 STRETCH = 2.5  # seconds
 GAP = 1.0  # seconds between one stretch's end and the next one's start
@@ -115,12 +114,7 @@ def matched_pairs(
             videos[str(start)] = analyze_video(data, embedder)
         except InvalidVideo:
             continue  # a stretch that is all black or flat is refused, as an upload would be
-    index = new_index()
-    label = 0
-    for key, video in videos.items():
-        for number, frame in enumerate(video.frames):
-            label += 1
-            index.add(label, f"{key}/{number}", frame.features)
+    index = frames_index(videos)
     timelines = {key: timeline_of(video) for key, video in videos.items()}
     pairs = []
     for key, video in videos.items():

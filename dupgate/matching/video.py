@@ -18,15 +18,17 @@ trimmed or cut copy whose samples fall between its source's, where a moving shot
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from dupgate.analysis.embedding import l2_normalise
+from dupgate.analysis.features import Features
 from dupgate.analysis.video import PRINT_SIDE, VideoFeatures
+from dupgate.index.collection import CollectionIndex
 from dupgate.matching.find import Match
-from dupgate.matching.indexes import ImageIndex
+from dupgate.matching.indexes import ImageIndex, new_index
 from dupgate.matching.score import EXACT_FLOOR, VERIFIED_FLOOR, score
 from dupgate.vocabulary import Tier
 
@@ -290,6 +292,18 @@ def print_pairs(query: Timeline, match: Timeline) -> list[FramePair]:
             low, high = PRINT_SCORES
             pairs.append(FramePair(number, nearest, low + (high - low) * closeness, at=t))
     return pairs
+
+
+def frames_index(videos: Mapping[str, VideoFeatures]) -> CollectionIndex[Features]:
+    """An in-process index of every kept frame of these videos, as "<key>/<frame number>"
+    (the form frame_pairs reads), for matching a set of videos against each other."""
+    index = new_index()
+    label = 0
+    for key, video in videos.items():
+        for number, frame in enumerate(video.frames):
+            label += 1
+            index.add(label, f"{key}/{number}", frame.features)
+    return index
 
 
 def frame_pairs(index: ImageIndex, video: VideoFeatures) -> dict[str, list[FramePair]]:

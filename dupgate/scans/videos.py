@@ -13,8 +13,7 @@ from typing import Any
 
 from dupgate.analysis.video import VideoFeatures
 from dupgate.matching.find import Match
-from dupgate.matching.indexes import new_index
-from dupgate.matching.video import Relation, timeline_of, video_matches
+from dupgate.matching.video import Relation, frames_index, timeline_of, video_matches
 
 # A match's relation, said of a pair's two videos: `a` is the one matched against the others.
 _RELATIONS = {
@@ -69,12 +68,7 @@ def group_videos(
     an edge. `created_at` (unix seconds by key) breaks a tie of length and size: the earlier
     video is kept, as a scan of images keeps the earliest of equals.
     """
-    index = new_index()
-    label = 0
-    for key, video in videos.items():
-        for number, frame in enumerate(video.frames):
-            label += 1
-            index.add(label, f"{key}/{number}", frame.features)
+    index = frames_index(videos)
     timelines = {key: timeline_of(video) for key, video in videos.items()}
     parent = {key: key for key in videos}
     refused = set(not_duplicates)

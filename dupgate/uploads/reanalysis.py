@@ -12,7 +12,7 @@ Blocklist entries keep no content, so their features stay as they were, unless a
 video has the same bytes: its new analysis is theirs too.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -23,9 +23,9 @@ from dupgate.analysis import ANALYSIS_VERSION, Embedder, Features, InvalidImage,
 from dupgate.analysis.preview import preview_key
 from dupgate.analysis.video import DEFAULT_VIDEO_LIMITS, VideoLimits, analyze_video
 from dupgate.store.blobs import BlobStore
-from dupgate.store.models import Image, ImageFeatures
+from dupgate.store.models import Image, ImageFeatures, Video, VideoFeaturesRow
 from dupgate.store.vectors import record_index_change
-from dupgate.uploads.videos import save_video_features, stale_videos
+from dupgate.uploads.videos import save_video_features, video_version
 
 Transaction = Callable[[], AbstractContextManager[Session]]
 
@@ -45,12 +45,30 @@ class Reanalysis:
 
 def stale_pictures(session: Session) -> list[tuple[str, str]]:
     """(sha256, blob key) of each committed picture whose features are of an older version."""
-    rows = session.execute(
-        select(Image.sha256, Image.blob_key)
-        .join(ImageFeatures, ImageFeatures.sha256 == Image.sha256)
-        .where(ImageFeatures.version != ANALYSIS_VERSION, Image.blob_key.is_not(None))
-        .order_by(Image.sha256)
-    ).all()
+    return _one_blob_each(
+        session.execute(
+            select(Image.sha256, Image.blob_key)
+            .join(ImageFeatures, ImageFeatures.sha256 == Image.sha256)
+            .where(ImageFeatures.version != ANALYSIS_VERSION, Image.blob_key.is_not(None))
+            .order_by(Image.sha256)
+        ).all()
+    )
+
+
+def stale_videos(session: Session) -> list[tuple[str, str]]:
+    """(sha256, blob key) of each committed video whose analysis is of another version."""
+    return _one_blob_each(
+        session.execute(
+            select(Video.sha256, Video.blob_key)
+            .join(VideoFeaturesRow, VideoFeaturesRow.sha256 == Video.sha256)
+            .where(VideoFeaturesRow.version != video_version(), Video.blob_key.is_not(None))
+            .order_by(Video.sha256)
+        ).all()
+    )
+
+
+def _one_blob_each(rows: Iterable[tuple[str, str | None]]) -> list[tuple[str, str]]:
+    """One blob of each of these bytes: several rows may hold them, one read is enough."""
     seen: dict[str, str] = {}
     for sha256, key in rows:
         if key is not None:

@@ -134,21 +134,6 @@ def _holders(session: Session, sha256: str) -> list[tuple[str, str, str]]:
     return [(FRAMES, c, i) for c, i in videos] + [(BLOCKED_FRAMES, c, i) for c, i in blocks]
 
 
-def stale_videos(session: Session) -> list[tuple[str, str]]:
-    """(sha256, blob key) of each committed video whose stored analysis is of another version."""
-    rows = session.execute(
-        select(Video.sha256, Video.blob_key)
-        .join(VideoFeaturesRow, VideoFeaturesRow.sha256 == Video.sha256)
-        .where(VideoFeaturesRow.version != video_version(), Video.blob_key.is_not(None))
-        .order_by(Video.sha256)
-    ).all()
-    seen: dict[str, str] = {}
-    for sha256, key in rows:
-        if key is not None:
-            seen.setdefault(sha256, key)
-    return list(seen.items())
-
-
 def _stored_timeline(session: Session, row: VideoRow, owner_id: str) -> Timeline | None:
     """The timeline of the video a committed video or a blocklist entry holds, from its header."""
     found = session.execute(

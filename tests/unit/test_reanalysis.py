@@ -22,8 +22,8 @@ from dupgate.store.models import (
     VideoFeaturesRow,
 )
 from dupgate.tenancy.keys import BOOTSTRAP
-from dupgate.uploads.reanalysis import reanalyze, stale_pictures
-from dupgate.uploads.videos import load_video_features, stale_videos, video_version
+from dupgate.uploads.reanalysis import reanalyze, stale_pictures, stale_videos
+from dupgate.uploads.videos import load_video_features, video_version
 from tests.conftest import photo
 from tests.images import with_caption
 from tests.unit.test_upload_pipeline import embedder, process, stage, store  # noqa: F401
