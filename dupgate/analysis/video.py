@@ -209,18 +209,22 @@ def read_header(data: bytes) -> dict[str, Any]:
 def read_prints(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """The prints (n, 64) uint8 and their times (n,) float32 that header() wrote (none in
     features of format 1)."""
-    _, _, length = _HEAD.unpack_from(data)
-    n = int(read_header(data).get("prints", 0))
-    start = _HEAD.size + length
+    start, n = _prints_at(data)
     prints = np.frombuffer(data, np.uint8, n * PRINT_SIDE**2, start)
     times = np.frombuffer(data, "<f4", n, start + n * PRINT_SIDE**2)
     return prints.reshape(n, PRINT_SIDE**2), times.astype(np.float32)
 
 
 def _header_size(data: bytes) -> int:
+    """Where header() output ends: after the JSON, the prints and their times."""
+    start, n = _prints_at(data)
+    return start + n * (PRINT_SIDE**2 + 4)
+
+
+def _prints_at(data: bytes) -> tuple[int, int]:
+    """Where the prints start in header() output, and how many there are."""
     _, _, length = _HEAD.unpack_from(data)
-    n = int(read_header(data).get("prints", 0))
-    return int(_HEAD.size + length + n * (PRINT_SIDE**2 + 4))
+    return _HEAD.size + length, int(read_header(data).get("prints", 0))
 
 
 def frame_sha256(video_sha256: str, number: int) -> str:

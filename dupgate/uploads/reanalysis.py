@@ -38,10 +38,6 @@ class Reanalysis:
     videos: int = 0
     failed: int = 0
 
-    @property
-    def done(self) -> int:
-        return self.images + self.videos
-
 
 def stale_pictures(session: Session) -> list[tuple[str, str]]:
     """(sha256, blob key) of each committed picture whose features are of an older version."""

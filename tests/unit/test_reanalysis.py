@@ -67,7 +67,7 @@ def test_reanalyze_restores_local_features_and_tells_the_index(
     done: list[int] = []
     result = reanalyze(transaction, store, embedder, max_pixels=64_000_000, progress=done.append)
 
-    assert (result.done, result.failed, done) == (1, 0, [1])
+    assert (result.images, result.videos, result.failed, done) == (1, 0, 0, [1])
     with transaction() as s:
         row = s.get(ImageFeatures, original.sha256)
         assert row is not None and row.version == ANALYSIS_VERSION
